@@ -1,0 +1,1 @@
+"""RADIUS protocol: dictionaries, codec, authentication methods, server and CoA client."""

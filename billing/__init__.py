@@ -1,0 +1,1 @@
+"""Money: invoices, late fees, boleto, PIX, CPF/CNPJ, payments and bank return files."""

@@ -1,0 +1,1 @@
+"""Subscriber entitlements and enforcement: plan -> reply attributes, suspension life cycle."""

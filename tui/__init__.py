@@ -1,0 +1,1 @@
+"""The Textual admin terminal UI (aaa tui)."""
