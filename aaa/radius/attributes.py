@@ -194,7 +194,9 @@ class AttrDef:
             try:
                 raw = self._to_wire(value)
             except (ValueError, TypeError, IndexError, KeyError, struct.error) as exc:
-                raise EncodeError(f"cannot encode a {type(value).__name__} as {self.name} ({self.type}): {exc}") from None
+                raise EncodeError(
+                    f"cannot encode a {type(value).__name__} as {self.name} ({self.type}): {exc}"
+                ) from None
         size = len(raw)
         if size > self.max_len:
             if self.key != _EAP_MESSAGE:
@@ -207,4 +209,3 @@ class AttrDef:
 
 def _bytes_only(value: Any) -> bytes:
     raise TypeError("pass the raw value as bytes")
-

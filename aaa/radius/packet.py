@@ -134,4 +134,3 @@ class Packet:
                 except MalformedPacket:
                     result.append((adef.name, raw))
         return result
-
