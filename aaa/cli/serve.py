@@ -1,0 +1,1 @@
+"""aaa serve (placeholder until the server lands)."""

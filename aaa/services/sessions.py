@@ -1,0 +1,26 @@
+"""Accounting sessions as admins see them: online now, or the history of a login."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from aaa.context import Context
+from aaa.db.models import AcctSession, Nas
+from aaa.services.subscribers import session_dict
+
+
+def list_sessions(
+    ctx: Context, *, online: bool = False, login: str | None = None, nas: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    query = select(AcctSession, Nas.name).join(Nas, AcctSession.nas_id == Nas.id).order_by(AcctSession.started_at.desc())
+    if online:
+        query = query.where(AcctSession.stopped_at.is_(None))
+    if login:
+        query = query.where(AcctSession.login == login)
+    if nas:
+        query = query.where(Nas.name == nas)
+    with ctx.sessions() as s:
+        rows = s.execute(query.limit(limit)).all()
+        return [{**session_dict(row), "nas": nas_name} for row, nas_name in rows]

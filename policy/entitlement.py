@@ -1,0 +1,100 @@
+"""What a subscriber is entitled to right now, as RADIUS reply attributes.
+
+One function serves both the Access-Accept and the CoA that changes a live session, so a router
+always hears the same thing about the same subscriber. Statuses: ``active`` and ``notified`` get the
+plan; ``reduced`` gets the plan's speed cut to ``reduced_percent``; ``suspended`` gets the blocked
+profile when ``suspended_treatment = "blocked"`` (otherwise the login is refused); ``disabled`` and
+``terminated`` are always refused. A suspended subscriber inside a trust-unlock period gets the plan.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from aaa.errors import ConfigError
+from policy.ratelimit import rate_limit
+
+GIGAWORD = 1 << 32
+REFUSED = {"disabled": "account disabled", "terminated": "contract terminated"}
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """``[plugins.policy]`` in aaa.toml."""
+
+    suspended_treatment: str = "reject"  # "reject" or "blocked"
+    suspended_message: str = "service suspended for non-payment"
+    blocked_address_list: str = "aaa_blocked"
+    blocked_rate_limit: str = "512k/512k"
+    blocked_pool: str = ""
+    reduced_percent: int = 50
+    interim_interval: int = 300
+    extra_reply: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, table: dict[str, Any], source: str = "[plugins.policy]") -> PolicySettings:
+        known = {f.name for f in fields(cls)}
+        for key in table:
+            if key not in known:
+                raise ConfigError(f"{source}: unknown key 'plugins.policy.{key}'")
+        settings = cls(**table)
+        if settings.suspended_treatment not in ("reject", "blocked"):
+            raise ConfigError(f"{source}: 'plugins.policy.suspended_treatment' must be \"reject\" or \"blocked\"")
+        if not 1 <= settings.reduced_percent <= 100:
+            raise ConfigError(f"{source}: 'plugins.policy.reduced_percent' must be 1-100")
+        return settings
+
+
+def in_trust_unlock(sub: Any, now: dt.datetime) -> bool:
+    until = getattr(sub, "trust_unlock_until", None)
+    return until is not None and until > now
+
+
+def refusal(sub: Any, settings: PolicySettings, now: dt.datetime) -> str | None:
+    """Why this subscriber may not log in at all, or None."""
+    if sub.status in REFUSED:
+        return REFUSED[sub.status]
+    if sub.status == "suspended" and settings.suspended_treatment == "reject" and not in_trust_unlock(sub, now):
+        return settings.suspended_message
+    return None
+
+
+def reply_attributes(sub: Any, plan: Any, settings: PolicySettings, now: dt.datetime, *, session_class: bool = True) -> list[tuple[str, Any]]:
+    """The reply attributes for ``sub`` on ``plan`` (an accepted login, or a CoA)."""
+    blocked = sub.status == "suspended" and not in_trust_unlock(sub, now)
+    attrs: list[tuple[str, Any]] = []
+    if blocked:
+        attrs.append(("Mikrotik-Rate-Limit", settings.blocked_rate_limit))
+        attrs.append(("Mikrotik-Address-List", settings.blocked_address_list))
+        if settings.blocked_pool:
+            attrs.append(("Framed-Pool", settings.blocked_pool))
+    else:
+        scale = settings.reduced_percent / 100 if sub.status == "reduced" else 1.0
+        attrs.append(("Mikrotik-Rate-Limit", rate_limit(plan, scale=scale)))
+        if plan.mikrotik_group:
+            attrs.append(("Mikrotik-Group", plan.mikrotik_group))
+        if plan.data_limit_bytes:
+            attrs.append(("Mikrotik-Total-Limit", plan.data_limit_bytes % GIGAWORD))
+            if plan.data_limit_bytes >= GIGAWORD:
+                attrs.append(("Mikrotik-Total-Limit-Gigawords", plan.data_limit_bytes // GIGAWORD))
+    if sub.static_ipv4 and not (blocked and settings.blocked_pool):
+        attrs.append(("Framed-IP-Address", sub.static_ipv4))
+    elif plan.ipv4_pool and not blocked:
+        attrs.append(("Framed-Pool", plan.ipv4_pool))
+    if sub.delegated_ipv6_prefix:
+        attrs.append(("Delegated-IPv6-Prefix", sub.delegated_ipv6_prefix))
+    elif plan.delegated_ipv6_pool:
+        attrs.append(("Mikrotik-Delegated-IPv6-Pool", plan.delegated_ipv6_pool))
+    if plan.ipv6_pool:
+        attrs.append(("Framed-IPv6-Pool", plan.ipv6_pool))
+    attrs.append(("Acct-Interim-Interval", plan.interim_interval or settings.interim_interval))
+    if plan.session_timeout:
+        attrs.append(("Session-Timeout", plan.session_timeout))
+    if plan.idle_timeout:
+        attrs.append(("Idle-Timeout", plan.idle_timeout))
+    if session_class:
+        attrs.append(("Class", f"aaa:{sub.id}:{plan.id}"))
+    attrs.extend(settings.extra_reply.items())
+    return attrs

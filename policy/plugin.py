@@ -1,0 +1,43 @@
+"""The built-in policy plugin: who may log in given their status, and what the router is told.
+
+Registered through the ``aaa.plugins`` entry point ``policy`` like any third-party plugin. Its
+settings are ``[plugins.policy]`` (see :class:`policy.entitlement.PolicySettings`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from aaa import hookimpl
+from aaa.stages import Request, Result
+from policy.entitlement import PolicySettings, refusal, reply_attributes
+
+settings = PolicySettings()
+
+
+@hookimpl
+def aaa_startup(context: Any, reactor: Any) -> None:
+    global settings
+    settings = PolicySettings.from_config(context.plugin_config("policy"), context.settings.source)
+
+
+@hookimpl
+def aaa_authorize(request: Request) -> Result | None:
+    sub = request.subscriber
+    if sub is None:
+        return None
+    reason = refusal(sub, settings, dt.datetime.now(dt.UTC))
+    if reason is not None:
+        return request.reject(reason)
+    if request.plan is None:
+        return request.reject("plan not found")
+    return Result.OK
+
+
+@hookimpl
+def aaa_post_auth(request: Request) -> Result | None:
+    if not request.accepted or request.subscriber is None or request.plan is None:
+        return None
+    request.reply.extend(reply_attributes(request.subscriber, request.plan, settings, dt.datetime.now(dt.UTC)))
+    return Result.UPDATED
