@@ -73,22 +73,28 @@ class Packet:
     __slots__ = ("code", "identifier", "authenticator", "data", "attributes", "dictionary", "_first", "_ma")
 
     def __init__(self, code: Code, identifier: int, authenticator: bytes, data: bytes,
-                 attributes: list[tuple[AttrKey, bytes]], dictionary: Dictionary,
-                 first: dict[AttrKey, bytes], ma_offset: int) -> None:  # fmt: skip
+                 attributes: list[tuple[AttrKey, bytes]], dictionary: Dictionary, ma_offset: int) -> None:  # fmt: skip
         self.code = code
         self.identifier = identifier
         self.authenticator = authenticator
         self.data = data
         self.attributes = attributes
         self.dictionary = dictionary
-        self._first = first
+        self._first: dict[AttrKey, bytes] | None = None
         self._ma = ma_offset
+
+    def _index(self) -> dict[AttrKey, bytes]:
+        """The first raw value of each attribute, built on the first lookup."""
+        first = self._first
+        if first is None:
+            first = self._first = dict(reversed(self.attributes))
+        return first
 
     def __repr__(self) -> str:
         return f"<Packet {self.code.name} id={self.identifier} attributes={len(self.attributes)}>"
 
     def __contains__(self, name: str) -> bool:
-        return self.dictionary[name].key in self._first
+        return self.dictionary[name].key in self._index()
 
     @property
     def has_message_authenticator(self) -> bool:
@@ -97,7 +103,7 @@ class Packet:
     def get(self, name: str, default: Any = None) -> Any:
         """The decoded value of the first instance of ``name``, or ``default``."""
         adef = self.dictionary[name]
-        raw = self._first.get(adef.key)
+        raw = self._index().get(adef.key)
         return default if raw is None else adef.decode(raw)
 
     def get_all(self, name: str) -> list[Any]:
@@ -108,7 +114,7 @@ class Packet:
 
     def raw(self, name: str) -> bytes | None:
         """The raw octets of the first instance of ``name`` (User-Password, CHAP-Password, ...)."""
-        return self._first.get(self.dictionary[name].key)
+        return self._index().get(self.dictionary[name].key)
 
     def raw_all(self, name: str) -> list[bytes]:
         key = self.dictionary[name].key
