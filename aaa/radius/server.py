@@ -1,0 +1,418 @@
+"""The RADIUS server: authentication and accounting datagrams in, signed replies out.
+
+:class:`RadiusServer` decides; :class:`RadiusPort` only moves bytes (the Twisted names split).
+The Access-Request path: NAS by source address (unknown: drop) -> RFC 5080 duplicate cache (a
+retransmission gets the same reply, the pipeline does not run again) -> decode -> Message-Authenticator
+(required per NAS) -> stages authorize, authenticate, post_auth -> signed reply. All from memory:
+the cache, the online index; the auth log is written in batches off the hot path.
+
+The Accounting-Request path: verify the request authenticator -> preacct -> the journal (group
+commit) -> Accounting-Response only once the record is on disk -> accounting stage. Status-Server
+(RFC 5997) is answered on both ports. Nothing raises out of a datagram callback: anything malformed
+or unexpected is counted by reason and dropped, and logged at most once a minute per reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import Logger
+
+from aaa.cache import Cache, NasEntry
+from aaa.errors import ValidationError
+from aaa.radius import codec
+from aaa.radius.codec import Code, MalformedPacket, Packet
+from aaa.stages import Request, Result, StageRunner
+from aaa.validate import mac as normalize_mac
+
+log = Logger()
+
+ACCT_STATUS = {1: "start", 2: "stop", 3: "interim", 7: "on", 8: "off"}
+REJECT_ATTRIBUTES = frozenset({"MS-CHAP-Error", "Reply-Message"})
+GIGAWORD = 1 << 32
+
+
+class OnlineIndex:
+    """Open sessions per login, for the simultaneous-use check (kept in step by accounting)."""
+
+    def __init__(self) -> None:
+        self._by_login: dict[str, set[tuple[int, str]]] = defaultdict(set)
+
+    def seed(self, rows: list[tuple[str, int, str]]) -> None:
+        self._by_login.clear()
+        for login, nas_id, sid in rows:
+            self._by_login[login].add((nas_id, sid))
+
+    def count(self, login: str) -> int:
+        sessions = self._by_login.get(login)
+        return len(sessions) if sessions else 0
+
+    def started(self, login: str, nas_id: int, sid: str) -> None:
+        self._by_login[login].add((nas_id, sid))
+
+    def stopped(self, login: str, nas_id: int, sid: str) -> None:
+        sessions = self._by_login.get(login)
+        if sessions:
+            sessions.discard((nas_id, sid))
+            if not sessions:
+                del self._by_login[login]
+
+    def nas_rebooted(self, nas_id: int) -> None:
+        for login in list(self._by_login):
+            sessions = {s for s in self._by_login[login] if s[0] != nas_id}
+            if sessions:
+                self._by_login[login] = sessions
+            else:
+                del self._by_login[login]
+
+    def total(self) -> int:
+        return sum(len(s) for s in self._by_login.values())
+
+
+class Counters:
+    """Plain counters read by ``aaa stats`` and exported as Prometheus metrics."""
+
+    def __init__(self) -> None:
+        self.accepts = 0
+        self.rejects = 0
+        self.duplicates = 0
+        self.status_server = 0
+        self.dropped: dict[str, int] = defaultdict(int)
+        self.accounting: dict[str, int] = defaultdict(int)
+        self.auth_latency: deque[float] = deque(maxlen=20000)  # the latest, for percentiles in stats
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "accepts": self.accepts,
+            "rejects": self.rejects,
+            "duplicates": self.duplicates,
+            "status_server": self.status_server,
+            "dropped": dict(self.dropped),
+            "accounting": dict(self.accounting),
+            "auth_latency_ms": percentiles(self.auth_latency),
+        }
+
+
+def percentiles(samples: deque[float]) -> dict[str, float]:
+    if not samples:
+        return {}
+    ordered = sorted(samples)
+    pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)  # noqa: E731
+    return {"p50": pick(0.5), "p99": pick(0.99), "p999": pick(0.999)}
+
+
+class RadiusPort(DatagramProtocol):
+    """Moves datagrams between a UDP port and the server; never lets an exception escape."""
+
+    def __init__(self, handler: Callable[[bytes, Any, Any], None], on_error: Callable[[], None]) -> None:
+        self._handler = handler
+        self._on_error = on_error
+
+    def datagramReceived(self, data: bytes, addr: Any) -> None:  # noqa: N802 (Twisted's name)
+        try:
+            self._handler(data, addr, self.transport)
+        except Exception:
+            self._on_error()
+            log.failure("internal error handling a datagram from {host}", host=addr[0])
+
+
+class RadiusServer:
+    """Decides what to answer; shared by the authentication and accounting ports."""
+
+    def __init__(
+        self,
+        *,
+        reactor: Any,
+        cache: Cache,
+        runner: StageRunner,
+        dictionary: codec.Dictionary,
+        journal: Any,
+        online: OnlineIndex,
+        auth_log: Callable[[tuple[Any, ...]], None],
+        context: Any = None,
+        duplicate_seconds: float = 5.0,
+        default_interim: int = 300,
+    ) -> None:
+        self.reactor = reactor
+        self.cache = cache
+        self.runner = runner
+        self.dictionary = dictionary
+        self.journal = journal
+        self.online = online
+        self.auth_log = auth_log
+        self.context = context
+        self.duplicate_seconds = duplicate_seconds
+        self.default_interim = default_interim
+        self.counters = Counters()
+        self._dups: dict[tuple[Any, ...], tuple[bytes | None, float]] = {}
+        self._last_warning: dict[str, float] = {}
+        self.accounting_stage = bool(runner.chain("aaa_accounting"))
+        self.preacct_stage = bool(runner.chain("aaa_preacct"))
+
+    # --- bookkeeping --------------------------------------------------------------------------------
+
+    def drop(self, reason: str, host: str) -> None:
+        self.counters.dropped[reason] += 1
+        now = time.monotonic()
+        if now - self._last_warning.get(reason, -3600.0) >= 60.0:
+            self._last_warning[reason] = now
+            log.warn("dropped a packet from {host}: {reason} (logged once a minute per reason)", host=host, reason=reason)
+
+    def internal_error(self) -> None:
+        self.counters.dropped["internal-error"] += 1
+
+    def purge_duplicates(self) -> None:
+        """Forget replies older than the duplicate window (called every second)."""
+        now = self.reactor.seconds()
+        expired = [k for k, (_, until) in self._dups.items() if until < now]
+        for key in expired:
+            del self._dups[key]
+
+    def _begin(self, data: bytes, addr: Any, transport: Any) -> tuple[NasEntry, Packet, tuple[Any, ...]] | None:
+        """Common first steps of both ports: NAS, duplicate cache, decode."""
+        host = addr[0]
+        nas = self.cache.nas_for(host)
+        if nas is None:
+            self.drop("unknown-nas", host)
+            return None
+        if len(data) < 20:
+            self.drop("short", host)
+            return None
+        key = (addr, data[1], data[4:20])
+        cached = self._dups.get(key)
+        if cached is not None:
+            self.counters.duplicates += 1
+            if cached[0] is not None:
+                transport.write(cached[0], addr)
+            return None
+        try:
+            packet = codec.decode(data, self.dictionary)
+        except MalformedPacket as exc:
+            self.drop(exc.reason, host)
+            return None
+        return nas, packet, key
+
+    def _send(self, reply: bytes, key: tuple[Any, ...], addr: Any, transport: Any) -> None:
+        self._dups[key] = (reply, self.reactor.seconds() + self.duplicate_seconds)
+        transport.write(reply, addr)
+
+    # --- authentication -----------------------------------------------------------------------------
+
+    def auth_datagram(self, data: bytes, addr: Any, transport: Any) -> None:
+        begun = self._begin(data, addr, transport)
+        if begun is None:
+            return
+        nas, packet, key = begun
+        host = addr[0]
+        try:
+            has_ma = codec.verify_request(packet, nas.secret)
+        except MalformedPacket as exc:
+            self.drop(exc.reason, host)
+            return
+        if packet.code == Code.STATUS_SERVER:
+            self.counters.status_server += 1
+            self._send(codec.encode_reply(packet, Code.ACCESS_ACCEPT, (), nas.secret), key, addr, transport)
+            return
+        if packet.code != Code.ACCESS_REQUEST:
+            self.drop("unexpected-code", host)
+            return
+        if not has_ma and nas.require_message_authenticator:
+            self.drop("missing-message-authenticator", host)
+            return
+        self._dups[key] = (None, self.reactor.seconds() + self.duplicate_seconds)
+        started = time.perf_counter()
+        outcome = self.authorize_request(packet, nas)
+        if isinstance(outcome, Deferred):
+            outcome.addCallback(self._answer, key, addr, transport, started)
+            outcome.addErrback(self._pipeline_failed, key, host)
+        else:
+            self._answer(outcome, key, addr, transport, started)
+
+    def _pipeline_failed(self, failure: Any, key: tuple[Any, ...], host: str) -> None:
+        self._dups.pop(key, None)
+        self.internal_error()
+        log.failure("authentication pipeline failed for a request from {host}", failure, host=host)
+
+    def _answer(self, request: Request, key: tuple[Any, ...], addr: Any, transport: Any, started: float) -> None:
+        packet = request.packet
+        if request.accepted:
+            self.counters.accepts += 1
+            reply = codec.encode_reply(packet, Code.ACCESS_ACCEPT, request.reply, request.nas.secret)
+        else:
+            self.counters.rejects += 1
+            attributes = [(n, v) for n, v in request.reply if n in REJECT_ATTRIBUTES]
+            if request.reply_message:
+                attributes.append(("Reply-Message", request.reply_message))
+            reply = codec.encode_reply(packet, Code.ACCESS_REJECT, attributes, request.nas.secret)
+        self._send(reply, key, addr, transport)
+        self.counters.auth_latency.append(time.perf_counter() - started)
+        self.auth_log(
+            (
+                time.time(),
+                request.login,
+                request.nas.id,
+                "accept" if request.accepted else "reject",
+                request.method,
+                request.reply_message,
+                packet.get("Calling-Station-Id"),
+            )
+        )
+
+    def lookup(self, login: str) -> Any:
+        sub = self.cache.subscriber(login)
+        if sub is None and len(login) >= 12:
+            try:
+                sub = self.cache.by_mac.get(normalize_mac(login))
+            except ValidationError:
+                return None
+        return sub
+
+    def authorize_request(self, packet: Packet, nas: NasEntry) -> Request | Deferred[Request]:
+        """Run the three stages for an Access-Request; the Request says accepted or not, and why."""
+        login = packet.get("User-Name") or ""
+        request = Request(packet, nas, login, self.context)
+        sub = self.lookup(login)
+        if sub is not None:
+            request.subscriber = sub
+            request.plan = self.cache.plan(sub.plan_id)
+            request.control["online_sessions"] = self.online.count(sub.login)
+        result = self.runner.run("aaa_authorize", request)
+        if isinstance(result, Deferred):
+            return result.addCallback(self._authorized, request)
+        return self._authorized(result, request)
+
+    def _authorized(self, result: Result, request: Request) -> Request | Deferred[Request]:
+        if result.ends_stage:
+            return self._post_auth(request, accepted=False)
+        outcome = self.runner.run("aaa_authenticate", request)
+        if isinstance(outcome, Deferred):
+            return outcome.addCallback(self._authenticated, request)
+        return self._authenticated(outcome, request)
+
+    def _authenticated(self, result: Result, request: Request) -> Request | Deferred[Request]:
+        accepted = result in (Result.OK, Result.UPDATED)
+        if not accepted and request.reply_message is None:
+            request.reply_message = "authentication failed" if result.ends_stage else "no authentication method accepted the request"
+        return self._post_auth(request, accepted=accepted)
+
+    def _post_auth(self, request: Request, *, accepted: bool) -> Request | Deferred[Request]:
+        request.accepted = accepted
+        result = self.runner.run("aaa_post_auth", request)
+        if isinstance(result, Deferred):
+            return result.addCallback(self._finished, request)
+        return self._finished(result, request)
+
+    @staticmethod
+    def _finished(result: Result, request: Request) -> Request:
+        if request.accepted and result.ends_stage:
+            request.accepted = False
+            if request.reply_message is None:
+                request.reply_message = "refused by policy"
+        return request
+
+    # --- accounting ---------------------------------------------------------------------------------
+
+    def acct_datagram(self, data: bytes, addr: Any, transport: Any) -> None:
+        begun = self._begin(data, addr, transport)
+        if begun is None:
+            return
+        nas, packet, key = begun
+        host = addr[0]
+        try:
+            codec.verify_request(packet, nas.secret)
+        except MalformedPacket as exc:
+            self.drop(exc.reason, host)
+            return
+        if packet.code == Code.STATUS_SERVER:
+            self.counters.status_server += 1
+            self._send(codec.encode_reply(packet, Code.ACCOUNTING_RESPONSE, (), nas.secret), key, addr, transport)
+            return
+        if packet.code != Code.ACCOUNTING_REQUEST:
+            self.drop("unexpected-code", host)
+            return
+        try:
+            status = ACCT_STATUS.get(packet.get("Acct-Status-Type") or 0)
+            record = self.accounting_record(packet, nas, status) if status else None
+        except MalformedPacket as exc:
+            self.drop(exc.reason, host)
+            return
+        if status is not None and record is None:
+            self.drop("missing-acct-session-id", host)
+            return
+        self.counters.accounting[status or "other"] += 1
+        request = None
+        if self.preacct_stage or self.accounting_stage:
+            request = Request(packet, nas, packet.get("User-Name") or "", self.context)
+            request.subscriber = self.lookup(request.login)
+            if self.preacct_stage:
+                pre = self.runner.run("aaa_preacct", request)
+                if isinstance(pre, Result) and pre.ends_stage:
+                    self.drop("refused-by-preacct", host)
+                    return
+        self._dups[key] = (None, self.reactor.seconds() + self.duplicate_seconds)
+        if record is None:  # a status type we do not record (e.g. tunnel accounting): acknowledge
+            self._acknowledge(None, packet, nas, key, addr, transport, None, request)
+            return
+        done = self.journal.append(record)
+        done.addCallback(self._acknowledge, packet, nas, key, addr, transport, record, request)
+        done.addErrback(self._not_durable, key, host)
+
+    def _not_durable(self, failure: Any, key: tuple[Any, ...], host: str) -> None:
+        self._dups.pop(key, None)  # let the NAS's retransmission try again
+        self.drop("journal-error", host)
+
+    def _acknowledge(
+        self, _: Any, packet: Packet, nas: NasEntry, key: tuple[Any, ...], addr: Any, transport: Any,
+        record: dict[str, Any] | None, request: Request | None,
+    ) -> None:  # fmt: skip
+        # No Message-Authenticator: RFC 2866 has none, and peers disagree on how to compute it here.
+        reply = codec.encode_reply(packet, Code.ACCOUNTING_RESPONSE, (), nas.secret, message_authenticator=False)
+        self._send(reply, key, addr, transport)
+        if record is not None:
+            kind = record["t"]
+            if kind == "start":
+                self.online.started(record["login"], nas.id, record["sid"])
+            elif kind == "stop":
+                self.online.stopped(record["login"], nas.id, record["sid"])
+            elif kind in ("on", "off"):
+                self.online.nas_rebooted(nas.id)
+        if request is not None and self.accounting_stage:
+            self.runner.run("aaa_accounting", request)
+
+    def accounting_record(self, packet: Packet, nas: NasEntry, status: str) -> dict[str, Any] | None:
+        """The journal record of an Accounting-Request (None if it lacks an Acct-Session-Id)."""
+        now = time.time() - (packet.get("Acct-Delay-Time") or 0)
+        if status in ("on", "off"):
+            return {"t": status, "nas": nas.id, "at": now}
+        sid = packet.get("Acct-Session-Id")
+        if not sid:
+            return None
+        login = packet.get("User-Name") or ""
+        sub = self.lookup(login)
+        record: dict[str, Any] = {"t": status, "nas": nas.id, "sid": sid, "login": login, "at": now}
+        if sub is not None:
+            record["sub"] = sub.id
+            plan = self.cache.plan(sub.plan_id)
+            record["interim"] = (plan.interim_interval if plan else None) or self.default_interim
+        for field, name in (("ip", "Framed-IP-Address"), ("csid", "Calling-Station-Id"),
+                            ("called", "Called-Station-Id"), ("port", "NAS-Port-Id"), ("ip6", "Delegated-IPv6-Prefix")):  # fmt: skip
+            value = packet.get(name)
+            if value:
+                record[field] = value
+        if status != "start":
+            record["time"] = packet.get("Acct-Session-Time") or 0
+            record["in"] = (packet.get("Acct-Input-Gigawords") or 0) * GIGAWORD + (packet.get("Acct-Input-Octets") or 0)
+            record["out"] = (packet.get("Acct-Output-Gigawords") or 0) * GIGAWORD + (packet.get("Acct-Output-Octets") or 0)
+            record["pin"] = packet.get("Acct-Input-Packets") or 0
+            record["pout"] = packet.get("Acct-Output-Packets") or 0
+        if status == "stop":
+            record["cause"] = packet.value_name("Acct-Terminate-Cause") or str(packet.get("Acct-Terminate-Cause") or "")
+        klass = packet.get("Class")
+        if klass:
+            record["class"] = klass.decode("utf-8", "replace")[:128] if isinstance(klass, bytes) else str(klass)[:128]
+        return record

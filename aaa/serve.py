@@ -1,0 +1,299 @@
+"""``aaa serve``: assemble and run the server process (or several, with ``--workers N``).
+
+One process holds: the cache (loaded, then refreshed from the change counter), the RADIUS
+authentication and accounting ports, the accounting journal and its drainer, the auth log writer,
+the stale-session sweep, the outbox worker, plugin jobs, and the metrics page. With ``--workers N``
+the parent forks N such processes that share the UDP ports through SO_REUSEPORT (the kernel spreads
+packets by source address and port); each worker has its own journal folder and metrics port
+(``port + index``); worker 0 also runs the outbox worker and the periodic jobs.
+
+SIGTERM or SIGINT stops the listeners, then finishes in-flight work: the journal is synced, the
+drainer applies what it holds, the auth log is flushed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from twisted.internet.defer import DeferredList, inlineCallbacks
+from twisted.internet.error import CannotListenError
+from twisted.internet.task import LoopingCall
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+
+from aaa import acct_writer
+from aaa.background import AccountingDrainer, AuthLogWriter, JobRunner
+from aaa.cache import Cache
+from aaa.config import Settings
+from aaa.context import Context, build_context
+from aaa.errors import AAAError
+from aaa.journal import Journal
+from aaa.radius import codec
+from aaa.radius.server import OnlineIndex, RadiusPort, RadiusServer
+from aaa.stages import StageRunner
+
+log = Logger()
+
+
+@dataclass
+class ServeOptions:
+    bind: str
+    auth_port: int
+    acct_port: int
+    workers: int = 1
+    index: int = 0
+
+
+def udp_socket(bind: str, port: int, *, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    for size in (8 << 20, 4 << 20, 1 << 20):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+            break
+        except OSError:
+            continue
+    sock.bind((bind, port))
+    sock.setblocking(False)
+    return sock
+
+
+class Service:
+    """Everything one server process runs; :meth:`start` and :meth:`stop` on the reactor."""
+
+    def __init__(self, context: Context, options: ServeOptions, reactor: Any) -> None:
+        self.context = context
+        self.options = options
+        self.reactor = reactor
+        settings = context.settings
+        self.pool = reactor.getThreadPool()
+        self.pool.adjustPoolsize(4, 16)
+        self.cache = Cache(context.engine, context.vault)
+        self.dictionary = codec.load_dictionary([settings.path(p) for p in settings.radius.dictionaries])
+        self.runner = StageRunner(context.pm, settings.radius.stages)
+        folder = settings.path(settings.accounting.journal_dir)
+        if options.workers > 1:
+            folder = folder / f"w{options.index}"
+        self.journal = Journal(folder, reactor, self.pool, commit_interval=settings.accounting.commit_interval_ms / 1000)
+        self.online = OnlineIndex()
+        self.auth_log = AuthLogWriter(reactor, self.pool, context.engine)
+        self.server = RadiusServer(
+            reactor=reactor, cache=self.cache, runner=self.runner, dictionary=self.dictionary, journal=self.journal,
+            online=self.online, auth_log=self.auth_log, context=context,
+            duplicate_seconds=settings.radius.duplicate_cache_seconds,
+            default_interim=settings.accounting.default_interim_interval,
+        )  # fmt: skip
+        self.drainer = AccountingDrainer(reactor, self.pool, self.journal, context.engine, self._applied)
+        self.jobs = JobRunner(reactor, self.pool, context)
+        self.outbox_worker: Any = None
+        self._ports: list[Any] = []
+        self._sockets: list[socket.socket] = []
+        self._loops: list[LoopingCall] = []
+        self.started_at = time.time()
+
+    # --- life cycle ---------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Blocking start-up work: bind the ports, load the cache, replay the journal, seed the online index."""
+        began = time.monotonic()
+        opts = self.options
+        for port in (opts.auth_port, opts.acct_port):
+            try:
+                self._sockets.append(udp_socket(opts.bind, port, reuse_port=opts.workers > 1))
+            except OSError as exc:
+                raise AAAError(f"cannot listen on {opts.bind} port {port}: {exc.strerror}") from None
+        self.cache.load()
+        replayed = self.drainer.drain_blocking()
+        self.online.seed(acct_writer.open_sessions(self.context.engine))
+        log.info(
+            "cache loaded: {subs} subscribers, {plans} plans, {nas} NAS; journal replayed {n} record(s); {online} open sessions ({secs:.2f}s)",
+            subs=len(self.cache.subscribers), plans=len(self.cache.plans), nas=len(self.cache.nas_by_id),
+            n=replayed.applied, online=self.online.total(), secs=time.monotonic() - began,
+        )  # fmt: skip
+
+    def start(self) -> None:
+        settings = self.context.settings
+        opts = self.options
+        self.context.pm.hook.aaa_startup(context=self.context, reactor=self.reactor)
+        for sock, handler in zip(self._sockets, (self.server.auth_datagram, self.server.acct_datagram), strict=True):
+            protocol = RadiusPort(handler, self.server.internal_error)
+            self._ports.append(self.reactor.adoptDatagramPort(sock.fileno(), sock.family, protocol))
+            sock.close()  # the reactor holds its own duplicate of the descriptor
+        self._every(settings.radius.cache_refresh_seconds, self._refresh_cache)
+        self._every(1.0, self.server.purge_duplicates)
+        self._every(60.0, self._close_stale)
+        self.drainer.start()
+        self.auth_log.start()
+        if opts.index == 0:
+            self.context.pm.hook.aaa_register_jobs(register=self.jobs.register)
+            self.jobs.start()
+            self._start_outbox()
+        if settings.metrics.enabled:
+            from aaa.metrics import site
+
+            port = settings.metrics.port + opts.index
+            try:
+                self._ports.append(self.reactor.listenTCP(port, site(self.snapshot), interface=settings.metrics.bind))
+            except CannotListenError:
+                log.warn("metrics port {port} is in use; metrics and `aaa stats` are off for this process", port=port)
+        log.info(
+            "aaa serve listening on {bind}: auth {auth}, accounting {acct} (worker {index} of {workers}, pid {pid})",
+            bind=opts.bind, auth=opts.auth_port, acct=opts.acct_port, index=opts.index, workers=opts.workers, pid=os.getpid(),
+        )  # fmt: skip
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.stop)
+
+    def _start_outbox(self) -> None:
+        try:
+            from aaa.outbox_handlers import start_outbox_worker
+        except ImportError:
+            return
+        self.outbox_worker = start_outbox_worker(self)
+
+    def _every(self, seconds: float, function: Any) -> None:
+        loop = LoopingCall(function)
+        loop.clock = self.reactor
+        loop.start(seconds, now=False)
+        self._loops.append(loop)
+
+    @inlineCallbacks
+    def stop(self) -> Any:
+        log.info("aaa serve stopping: finishing in-flight work")
+        for loop in self._loops:
+            if loop.running:
+                loop.stop()
+        self.jobs.stop()
+        yield DeferredList([p.stopListening() for p in self._ports if hasattr(p, "stopListening")])
+        yield self.journal.flush_now()
+        if self.outbox_worker is not None:
+            yield self.outbox_worker.stop()
+        try:
+            yield self.drainer.stop()
+        except Exception:
+            log.warn("accounting records left in the journal; they are applied at the next start")
+        yield self.auth_log.stop()
+        self.context.pm.hook.aaa_shutdown(context=self.context)
+        self.journal.close()
+
+    # --- periodic work ------------------------------------------------------------------------------
+
+    def _refresh_cache(self) -> Any:
+        d = deferToThreadPool(self.reactor, self.pool, self.cache.refresh)
+        d.addErrback(lambda f: log.warn("cache refresh failed: {error}", error=f.getErrorMessage()[:200]))
+        return d
+
+    def _close_stale(self) -> Any:
+        accounting = self.context.settings.accounting
+        d = deferToThreadPool(
+            self.reactor, self.pool, acct_writer.close_stale, self.context.engine, dt.datetime.now(dt.UTC),
+            missed=accounting.missed_interims_before_stale, default_interval=accounting.default_interim_interval,
+        )  # fmt: skip
+        d.addCallback(lambda stopped: self._applied(acct_writer.ApplyResult(stopped=stopped)))
+        d.addErrback(lambda f: log.warn("stale-session sweep failed: {error}", error=f.getErrorMessage()[:200]))
+        return d
+
+    def _applied(self, result: acct_writer.ApplyResult) -> None:
+        """After the drainer committed: keep the online index true and tell plugins."""
+        for s in result.stopped:
+            self.online.stopped(s["login"], s["nas_id"], s["acct_session_id"])
+        events = [("aaa_session_started", {"session": s}) for s in result.started]
+        events += [("aaa_session_stopped", {"session": s}) for s in result.stopped]
+        if events and (self.context.pm.hook.aaa_session_started.get_hookimpls() or self.context.pm.hook.aaa_session_stopped.get_hookimpls()):
+            self.context.fire(events)
+
+    def snapshot(self) -> dict[str, Any]:
+        data = self.server.counters.snapshot()
+        data.update(
+            online=self.online.total(),
+            subscribers=len(self.cache.subscribers),
+            nas=len(self.cache.nas_by_id),
+            journal_pending_bytes=self.journal.pending_bytes(),
+            accounting_applied=self.drainer.applied,
+            uptime_seconds=round(time.time() - self.started_at, 1),
+            worker=self.options.index,
+            pid=os.getpid(),
+        )
+        if self.outbox_worker is not None and hasattr(self.outbox_worker, "counters"):
+            data["outbox"] = self.outbox_worker.counters()
+        return data
+
+
+def _setup_logging(settings: Settings) -> None:
+    from twisted.logger import (
+        FilteringLogObserver,
+        LogLevel,
+        LogLevelFilterPredicate,
+        globalLogBeginner,
+        jsonFileLogObserver,
+        textFileLogObserver,
+    )
+
+    level = {"debug": LogLevel.debug, "info": LogLevel.info, "warn": LogLevel.warn, "error": LogLevel.error}.get(
+        settings.logging.level, LogLevel.info
+    )
+    stream: Any = open(settings.path(settings.logging.file), "a") if settings.logging.file else sys.stderr  # noqa: SIM115
+    observer = jsonFileLogObserver(stream) if settings.logging.format == "json" else textFileLogObserver(stream)
+    globalLogBeginner.beginLoggingTo([FilteringLogObserver(observer, [LogLevelFilterPredicate(defaultLogLevel=level)])])
+
+
+def run_worker(settings: Settings, options: ServeOptions) -> None:
+    """Run one server process until SIGTERM/SIGINT (blocking)."""
+    from twisted.internet import reactor
+
+    _setup_logging(settings)
+    context = build_context(settings)
+    service = Service(context, options, reactor)
+    service.prepare()
+    reactor.callWhenRunning(service.start)  # type: ignore[attr-defined]
+    reactor.run()  # type: ignore[attr-defined]
+    context.close()
+
+
+def serve(settings: Settings, options: ServeOptions) -> None:
+    """``aaa serve``: one process, or a parent that forks ``options.workers`` and waits for them."""
+    if options.workers <= 1:
+        run_worker(settings, options)
+        return
+    children: list[int] = []
+    for index in range(options.workers):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                run_worker(settings, ServeOptions(options.bind, options.auth_port, options.acct_port, options.workers, index))
+            finally:
+                os._exit(0)
+        children.append(pid)
+
+    def forward(signum: int, _frame: Any) -> None:
+        for child in children:
+            try:
+                os.kill(child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    status = 0
+    for child in children:
+        while True:
+            try:
+                _, code = os.waitpid(child, 0)
+                status = status or os.waitstatus_to_exitcode(code)
+                break
+            except InterruptedError:
+                continue
+    sys.exit(status)
+
+
+__all__ = ["Path", "ServeOptions", "Service", "serve"]
