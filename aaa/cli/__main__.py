@@ -1,0 +1,3 @@
+from aaa.cli import main
+
+main()
