@@ -14,15 +14,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, insert, select, tuple_, update
 
 from aaa.db.models import AcctSession
 
 CHUNK = 400
 _COUNTERS = ("session_time", "input_octets", "output_octets", "input_packets", "output_packets")
-_S = AcctSession.__table__
+_S = cast(Table, AcctSession.__table__)
 
 
 def _ts(epoch: float) -> dt.datetime:
@@ -212,4 +212,4 @@ def close_stale(engine: Engine, now: dt.datetime, *, missed: int, default_interv
 def open_sessions(engine: Engine) -> list[tuple[str, int, str]]:
     """(login, nas_id, acct_session_id) of every open session (to seed the online index)."""
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(select(_S.c.login, _S.c.nas_id, _S.c.acct_session_id).where(_S.c.stopped_at.is_(None)))]  # type: ignore[misc]
+        return [tuple(r) for r in conn.execute(select(_S.c.login, _S.c.nas_id, _S.c.acct_session_id).where(_S.c.stopped_at.is_(None)))]

@@ -40,14 +40,14 @@ class AccountingDrainer:
         self._loop = LoopingCall(self.drain)
         self._loop.clock = reactor
         self._interval = interval
-        self._running: Deferred[None] | None = None
+        self._running: Deferred[Any] | None = None
         self._failing = False
         self.applied = 0
 
     def start(self) -> None:
         self._loop.start(self._interval, now=False)
 
-    def stop(self) -> Deferred[None]:
+    def stop(self) -> Deferred[Any]:
         if self._loop.running:
             self._loop.stop()
         return self.drain()
@@ -64,7 +64,7 @@ class AccountingDrainer:
         self.applied += total.applied
         return total
 
-    def drain(self) -> Deferred[None]:
+    def drain(self) -> Deferred[Any]:
         if self._running is not None:
             return self._running
         if self.journal.appended and self.journal.segments() and self.journal.segments()[-1].stat().st_size:
@@ -157,8 +157,12 @@ class JobRunner:
         for name, (interval, function) in self.jobs.items():
             loop = LoopingCall(self._run, name, interval, function)
             loop.clock = self._reactor
-            loop.start(interval, now=False).addErrback(lambda f, n=name: log.failure("job {name} stopped", f, name=n))
+            loop.start(interval, now=False).addErrback(self._stopped, name)
             self._loops.append(loop)
+
+    @staticmethod
+    def _stopped(failure: Any, name: str) -> None:
+        log.failure("job {name} stopped", failure, name=name)
 
     def stop(self) -> None:
         for loop in self._loops:

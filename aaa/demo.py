@@ -7,6 +7,8 @@ logins ``user00001``... with passwords ``pw00001``... (the pattern the benchmark
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from aaa.context import Context
@@ -38,7 +40,7 @@ def load_demo(ctx: Context, *, count: int = 3, if_empty: bool = False, actor: st
         email="maria@example.com.br", address="Rua das Flores, 123, Centro, Campinas/SP", due_day=10, consent_whatsapp=True,
     )
     joao = customers.add_customer(ctx, actor=actor, name="João Pereira", document="11.444.777/0001-61", phone="(19) 3234-5678", due_day=15)
-    logins = (
+    logins: tuple[dict[str, Any], ...] = (
         {"login": "maria", "password": "senha123", "plan": "Fibra 300M", "customer_id": maria["id"], "mac": "4C:5E:0C:11:22:33"},
         {"login": "joao", "password": "joao2024", "plan": "Fibra 100M", "customer_id": joao["id"], "ip": "100.64.10.20"},
         {"login": "AA:BB:CC:00:00:01", "password": None, "plan": "Fibra 100M", "mac": "AA:BB:CC:00:00:01"},

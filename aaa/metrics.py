@@ -63,8 +63,8 @@ class StatsResource(Resource):
 
 def site(snapshot: Callable[[], dict[str, Any]]) -> Site:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ServerCollector(snapshot))  # type: ignore[arg-type]
+    registry.register(ServerCollector(snapshot))
     root = Resource()
-    root.putChild(b"metrics", MetricsResource(registry=registry))
-    root.putChild(b"stats", StatsResource(snapshot))
+    root.putChild(b"metrics", MetricsResource(registry=registry))  # type: ignore[arg-type]
+    root.putChild(b"stats", StatsResource(snapshot))  # type: ignore[arg-type]
     return Site(root)

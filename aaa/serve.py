@@ -244,19 +244,22 @@ def _setup_logging(settings: Settings) -> None:
     )
     stream: Any = open(settings.path(settings.logging.file), "a") if settings.logging.file else sys.stderr  # noqa: SIM115
     observer = jsonFileLogObserver(stream) if settings.logging.format == "json" else textFileLogObserver(stream)
-    globalLogBeginner.beginLoggingTo([FilteringLogObserver(observer, [LogLevelFilterPredicate(defaultLogLevel=level)])])
+    predicate: Any = LogLevelFilterPredicate(defaultLogLevel=level)
+    filtered: Any = FilteringLogObserver(observer, [predicate])  # type: ignore[arg-type]
+    globalLogBeginner.beginLoggingTo([filtered])
 
 
 def run_worker(settings: Settings, options: ServeOptions) -> None:
     """Run one server process until SIGTERM/SIGINT (blocking)."""
-    from twisted.internet import reactor
+    from twisted.internet import reactor as default_reactor
 
+    reactor: Any = default_reactor
     _setup_logging(settings)
     context = build_context(settings)
     service = Service(context, options, reactor)
     service.prepare()
-    reactor.callWhenRunning(service.start)  # type: ignore[attr-defined]
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.callWhenRunning(service.start)
+    reactor.run()
     context.close()
 
 

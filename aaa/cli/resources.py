@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from aaa.cli import cli
@@ -101,7 +103,7 @@ plan_options = [
 ]
 
 
-def with_plan_options(function):  # type: ignore[no-untyped-def]
+def with_plan_options(function: Any) -> Any:
     for option in reversed(plan_options):
         function = option(function)
     return function
@@ -170,7 +172,7 @@ customer_options = [
 ]
 
 
-def with_customer_options(function):  # type: ignore[no-untyped-def]
+def with_customer_options(function: Any) -> Any:
     for option in reversed(customer_options):
         function = option(function)
     return function
