@@ -125,6 +125,22 @@ def aaa_accounting(request: Request) -> Any:
     """Called for every Accounting-Request after its record is durable (it will reach ``sessions``)."""
 
 
+# --- Enforcement ----------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def aaa_session_update(subscriber: Any, plan: Any, cause: str) -> dict[str, Any] | None:
+    """Decide how an open session learns about a change to its subscriber (status, plan, unlock).
+
+    Called by the outbox worker for each ``radius.reauthorize`` row. ``subscriber`` and ``plan`` are
+    the current cache entries; ``cause`` is ``plan``, ``status:<new status>`` or ``trust-unlock``.
+    Return ``{"action": "coa", "attributes": [(name, value), ...]}`` to change the session in place
+    (RouterOS accepts Mikrotik-Rate-Limit, Mikrotik-Group, Session-Timeout, Idle-Timeout, ...), or
+    ``{"action": "disconnect"}`` to end it so the router logs the subscriber in again. The first
+    plugin that returns a value decides; the built-in policy always does.
+    """
+
+
 # --- Events (after commit) ------------------------------------------------------------------------
 
 

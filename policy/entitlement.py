@@ -98,3 +98,22 @@ def reply_attributes(sub: Any, plan: Any, settings: PolicySettings, now: dt.date
         attrs.append(("Class", f"aaa:{sub.id}:{plan.id}"))
     attrs.extend(settings.extra_reply.items())
     return attrs
+
+
+COA_ATTRIBUTES = frozenset({"Mikrotik-Rate-Limit", "Mikrotik-Group", "Session-Timeout", "Idle-Timeout", "Mikrotik-Total-Limit", "Mikrotik-Total-Limit-Gigawords"})
+
+
+def session_update(sub: Any, plan: Any, cause: str, settings: PolicySettings, now: dt.datetime) -> dict[str, Any]:
+    """CoA with the attributes RouterOS changes live, or Disconnect when only a new login can apply
+    the change: a refused status, or a move into or out of the blocked profile (addresses, pools and
+    address lists are not changeable by CoA)."""
+    if refusal(sub, settings, now) is not None:
+        return {"action": "disconnect"}
+    if settings.suspended_treatment == "blocked" and cause in ("status:suspended", "status:active", "trust-unlock"):
+        return {"action": "disconnect"}  # into or out of the blocked profile
+    return _coa(sub, plan, settings, now)
+
+
+def _coa(sub: Any, plan: Any, settings: PolicySettings, now: dt.datetime) -> dict[str, Any]:
+    attrs = [(n, v) for n, v in reply_attributes(sub, plan, settings, now, session_class=False) if n in COA_ATTRIBUTES]
+    return {"action": "coa", "attributes": attrs}

@@ -11,7 +11,7 @@ from typing import Any
 
 from aaa import hookimpl
 from aaa.stages import Request, Result
-from policy.entitlement import PolicySettings, refusal, reply_attributes
+from policy.entitlement import PolicySettings, refusal, reply_attributes, session_update
 
 settings = PolicySettings()
 
@@ -41,3 +41,8 @@ def aaa_post_auth(request: Request) -> Result | None:
         return None
     request.reply.extend(reply_attributes(request.subscriber, request.plan, settings, dt.datetime.now(dt.UTC)))
     return Result.UPDATED
+
+
+@hookimpl
+def aaa_session_update(subscriber: Any, plan: Any, cause: str) -> dict[str, Any]:
+    return session_update(subscriber, plan, cause, settings, dt.datetime.now(dt.UTC))

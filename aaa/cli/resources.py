@@ -325,6 +325,16 @@ def subscriber_set_plan(app: App, login: str, plan: str, as_json: bool) -> None:
     emit(subscribers.set_plan(app.context(), login, plan, actor=app.actor), as_json)
 
 
+@subscriber_group.command("trust-unlock")
+@click.argument("login")
+@click.option("--days", default=3, show_default=True, help="How long the service comes back for (once per billing cycle).")
+@json_option
+@pass_app
+def subscriber_trust_unlock(app: App, login: str, days: int, as_json: bool) -> None:
+    """Unlock a suspended subscriber on trust for a few days (once per billing cycle)."""
+    emit(subscribers.trust_unlock(app.context(), login, actor=app.actor, days=days), as_json)
+
+
 @subscriber_group.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @json_option

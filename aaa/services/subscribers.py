@@ -7,7 +7,9 @@ transaction, for the outbox worker in ``aaa serve`` to turn into CoA or Disconne
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload
@@ -273,3 +275,56 @@ def count_by_status(ctx: Context) -> dict[str, int]:
     with ctx.sessions() as s:
         rows = s.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status)).all()
     return {status: int(n) for status, n in rows}
+
+
+SAO_PAULO = ZoneInfo("America/Sao_Paulo")
+
+
+def billing_cycle(now: dt.datetime) -> str:
+    """The billing cycle (month, in São Paulo time) of ``now``: ``2026-11``."""
+    return now.astimezone(SAO_PAULO).strftime("%Y-%m")
+
+
+def trust_unlock(ctx: Context, login: str, *, actor: str, days: int = 3, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Unlock a suspended subscriber for ``days`` on trust, once per billing cycle.
+
+    The status stays ``suspended``: the policy serves the plan while ``trust_unlock_until`` is in the
+    future, and :func:`expire_trust_unlocks` sends the session back to the suspended treatment when it
+    passes unpaid (payment reactivates for good).
+    """
+    now = now or utcnow()
+    if not 1 <= days <= 15:
+        raise ValidationError(f"invalid trust-unlock period {days}: 1-15 days")
+    with ctx.transaction() as uow:
+        sub = _load(uow.session, login)
+        if sub.status != SubscriberStatus.SUSPENDED.value:
+            raise ValidationError(f"subscriber {login!r} is {sub.status}, not suspended: nothing to unlock")
+        cycle = billing_cycle(now)
+        if sub.trust_unlock_cycle == cycle:
+            raise ConflictError(f"subscriber {login!r} already used the trust unlock of cycle {cycle}")
+        sub.trust_unlock_until = now + dt.timedelta(days=days)
+        sub.trust_unlock_cycle = cycle
+        event = record_event(uow, sub, kind="trust-unlock", old=None, new=iso(sub.trust_unlock_until), actor=actor, reason=f"{days} day(s)")
+        queue_reauthorize(uow, sub, cause="trust-unlock", event_id=event.id)
+        audit.record(uow, actor=actor, action="subscriber.trust_unlock", target=login, detail={"days": days, "cycle": cycle})
+        return as_dict(sub)
+
+
+def expire_trust_unlocks(ctx: Context, now: dt.datetime | None = None) -> int:
+    """Send subscribers whose trust unlock ran out unpaid back to the suspended treatment (a job)."""
+    now = now or utcnow()
+    expired = 0
+    with ctx.transaction() as uow:
+        rows = uow.session.scalars(
+            select(Subscriber).options(joinedload(Subscriber.plan)).where(
+                Subscriber.trust_unlock_until.is_not(None), Subscriber.trust_unlock_until <= now
+            )
+        ).all()
+        for sub in rows:
+            sub.trust_unlock_until = None
+            if sub.status != SubscriberStatus.SUSPENDED.value:
+                continue
+            event = record_event(uow, sub, kind="trust-unlock-expired", old=None, new=None, actor="job:trust-unlock", reason="unpaid at the end of the period")
+            queue_reauthorize(uow, sub, cause="status:suspended", event_id=event.id)
+            expired += 1
+    return expired

@@ -1,0 +1,126 @@
+"""Policy: rate-limit strings, status treatment, what a live session is told, trust unlock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+import pytest
+
+from aaa.errors import ConflictError, ValidationError
+from aaa.services import nas, outbox, plans, subscribers
+from policy.entitlement import PolicySettings, refusal, reply_attributes, session_update
+from policy.ratelimit import rate_limit
+
+NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
+
+
+def plan(**kw):
+    base = dict(id=7, name="p", download_bps=100_000_000, upload_bps=50_000_000, burst_download_bps=None, burst_upload_bps=None,
+                burst_threshold_download_bps=None, burst_threshold_upload_bps=None, burst_time_seconds=None, priority=None,
+                ipv4_pool=None, ipv6_pool=None, delegated_ipv6_pool=None, session_timeout=None, idle_timeout=None,
+                interim_interval=None, data_limit_bytes=None, mikrotik_group=None)  # fmt: skip
+    return SimpleNamespace(**{**base, **kw})
+
+
+def sub(**kw):
+    base = dict(id=3, login="ana", status="active", static_ipv4=None, delegated_ipv6_prefix=None, trust_unlock_until=None)
+    return SimpleNamespace(**{**base, **kw})
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({}, "50M/100M"),
+        ({"download_bps": 512_000, "upload_bps": 256_000}, "256k/512k"),
+        ({"burst_download_bps": 400_000_000, "burst_upload_bps": 200_000_000, "burst_threshold_download_bps": 80_000_000,
+          "burst_threshold_upload_bps": 40_000_000, "burst_time_seconds": 8}, "50M/100M 200M/400M 40M/80M 8/8"),  # fmt: skip
+        ({"burst_download_bps": 200_000_000, "burst_upload_bps": 100_000_000}, "50M/100M 100M/200M 50M/100M 1/1"),
+        ({"priority": 5}, "50M/100M 0/0 0/0 0/0 5"),
+        ({"download_bps": 1_500_000, "upload_bps": 1_000_000}, "1M/1500k"),
+    ],
+)
+def test_rate_limit_is_routeros_format_upload_first(fields, expected):
+    assert rate_limit(plan(**fields)) == expected
+
+
+def test_reply_has_plan_addresses_limits_and_class():
+    attrs = dict(reply_attributes(sub(static_ipv4="100.64.0.9"), plan(data_limit_bytes=5 * 2**32 + 7, session_timeout=86400), PolicySettings(), NOW))
+    assert attrs["Mikrotik-Rate-Limit"] == "50M/100M" and attrs["Framed-IP-Address"] == "100.64.0.9"
+    assert (attrs["Mikrotik-Total-Limit"], attrs["Mikrotik-Total-Limit-Gigawords"]) == (7, 5)
+    assert attrs["Session-Timeout"] == 86400 and attrs["Acct-Interim-Interval"] == 300 and attrs["Class"] == "aaa:3:7"
+
+
+@pytest.mark.parametrize(
+    ("status", "treatment", "refused"),
+    [("active", "reject", None), ("notified", "reject", None), ("suspended", "reject", "service suspended for non-payment"),
+     ("suspended", "blocked", None), ("disabled", "blocked", "account disabled"), ("terminated", "reject", "contract terminated")],
+)
+def test_who_may_log_in(status, treatment, refused):
+    assert refusal(sub(status=status), PolicySettings(suspended_treatment=treatment), NOW) == refused
+
+
+def test_blocked_profile_for_suspended_subscriber():
+    attrs = dict(reply_attributes(sub(status="suspended"), plan(ipv4_pool="clientes"), PolicySettings(suspended_treatment="blocked", blocked_pool="bloqueados"), NOW))
+    assert attrs["Mikrotik-Address-List"] == "aaa_blocked" and attrs["Mikrotik-Rate-Limit"] == "512k/512k"
+    assert attrs["Framed-Pool"] == "bloqueados"
+
+
+def test_trust_unlock_period_serves_the_plan():
+    unlocked = sub(status="suspended", trust_unlock_until=NOW + dt.timedelta(days=1))
+    assert refusal(unlocked, PolicySettings(), NOW) is None
+    assert dict(reply_attributes(unlocked, plan(), PolicySettings(), NOW))["Mikrotik-Rate-Limit"] == "50M/100M"
+
+
+def test_reduced_status_cuts_the_speed():
+    attrs = dict(reply_attributes(sub(status="reduced"), plan(), PolicySettings(reduced_percent=10), NOW))
+    assert attrs["Mikrotik-Rate-Limit"] == "5M/10M"
+
+
+@pytest.mark.parametrize(
+    ("status", "cause", "treatment", "action"),
+    [("active", "plan", "reject", "coa"), ("suspended", "status:suspended", "reject", "disconnect"),
+     ("suspended", "status:suspended", "blocked", "disconnect"), ("active", "status:active", "blocked", "disconnect"),
+     ("reduced", "status:reduced", "reject", "coa"), ("active", "status:active", "reject", "coa")],
+)
+def test_live_session_gets_coa_or_disconnect(status, cause, treatment, action):
+    decision = session_update(sub(status=status), plan(), cause, PolicySettings(suspended_treatment=treatment), NOW)
+    assert decision["action"] == action
+    if action == "coa":
+        names = {n for n, _ in decision["attributes"]}
+        assert "Mikrotik-Rate-Limit" in names and not names & {"Framed-IP-Address", "Class", "Framed-Pool"}
+
+
+@pytest.fixture
+def suspended(ctx, actor):
+    nas.add_nas(ctx, name="r1", address="127.0.0.1", secret="s", actor=actor)
+    plans.add_plan(ctx, name="100M", down="100M", up="50M", actor=actor)
+    subscribers.add_subscriber(ctx, login="ana", password="pw", plan="100M", actor=actor)
+    subscribers.suspend(ctx, "ana", actor=actor)
+    return ctx
+
+
+def test_trust_unlock_once_per_cycle(suspended, actor):
+    now = dt.datetime(2026, 11, 10, 15, tzinfo=dt.UTC)
+    row = subscribers.trust_unlock(suspended, "ana", actor=actor, days=3, now=now)
+    assert row["trust_unlock_until"].startswith("2026-11-13")
+    with pytest.raises(ConflictError, match="already used the trust unlock of cycle 2026-11"):
+        subscribers.trust_unlock(suspended, "ana", actor=actor, now=now + dt.timedelta(days=5))
+    assert subscribers.trust_unlock(suspended, "ana", actor=actor, now=dt.datetime(2026, 12, 2, tzinfo=dt.UTC))["trust_unlock_until"]
+
+
+def test_trust_unlock_refused_when_not_suspended(ctx, actor):
+    plans.add_plan(ctx, name="100M", down="100M", up="50M", actor=actor)
+    subscribers.add_subscriber(ctx, login="bob", password="pw", plan="100M", actor=actor)
+    with pytest.raises(ValidationError, match="is active, not suspended"):
+        subscribers.trust_unlock(ctx, "bob", actor=actor)
+
+
+def test_trust_unlock_expiry_clears_and_counts(suspended, actor):
+    now = dt.datetime(2026, 11, 10, 15, tzinfo=dt.UTC)
+    subscribers.trust_unlock(suspended, "ana", actor=actor, days=3, now=now)
+    assert subscribers.expire_trust_unlocks(suspended, now=now + dt.timedelta(days=1)) == 0
+    assert subscribers.expire_trust_unlocks(suspended, now=now + dt.timedelta(days=4)) == 1
+    shown = subscribers.show_subscriber(suspended, "ana")
+    assert shown["trust_unlock_until"] is None and shown["history"][0]["kind"] == "trust-unlock-expired"
+    assert outbox.list_rows(suspended) == []  # no open session, nothing to send
