@@ -185,6 +185,15 @@ class Cache:
         self.refreshes += 1
         return True
 
+    def read_fresh(self, login: str) -> tuple[SubscriberEntry, PlanEntry | None] | None:
+        """The subscriber and its plan as stored right now, without touching the cache (blocking)."""
+        with Session(self._engine) as session:
+            row = session.execute(select(*_SUB_COLUMNS).where(Subscriber.login == login)).first()
+            if row is None:
+                return None
+            plan = session.get(Plan, row.plan_id)
+            return self._subscriber_entry(row), (_plan_entry(plan) if plan is not None else None)
+
     def _set_nas(self, entries: list[NasEntry]) -> None:
         by_address: dict[str, NasEntry] = {}
         networks = []

@@ -18,7 +18,7 @@ from sqlalchemy import insert, select
 from aaa import validate
 from aaa.context import Context, UnitOfWork
 from aaa.db import changes
-from aaa.db.models import Customer, Plan, Subscriber, SubscriberStatus, utcnow
+from aaa.db.models import Plan, Subscriber, SubscriberStatus, utcnow
 from aaa.errors import AAAError, ValidationError
 from aaa.services import audit, customers
 
@@ -29,7 +29,7 @@ BATCH = 5000
 MAX_REPORTED = 20
 
 
-class ImportError_(ValidationError):
+class CsvImportError(ValidationError):
     """The file has bad rows; ``problems`` lists them as (line, message)."""
 
     def __init__(self, problems: list[tuple[int, str]], total: int) -> None:
@@ -72,38 +72,34 @@ def import_csv(ctx: Context, path: str | Path, *, actor: str) -> dict[str, Any]:
         taken_ips = {ip for ip in s.scalars(select(Subscriber.static_ipv4)) if ip}
         problems: list[tuple[int, str]] = []
         subscribers: list[dict[str, Any]] = []
-        customer_rows: list[tuple[int, dict[str, Any]]] = []
+        customer_rows: list[tuple[int, dict[str, Any], dict[str, Any]]] = []  # (line, subscriber record, fields)
         total = 0
         now = utcnow()
         for line, row in rows:
             total += 1
+            fields = {CUSTOMER_FIELDS[k]: v for k, v in row.items() if k in CUSTOMER_FIELDS and v}
+            if fields and "name" not in fields:
+                problems.append((line, "customer fields given without customer_name"))
+                continue
             try:
                 record = _subscriber_record(ctx, row, plan_ids, taken_logins, taken_ips, now)
             except AAAError as exc:
                 problems.append((line, str(exc)))
                 continue
             subscribers.append(record)
-            fields = {CUSTOMER_FIELDS[k]: v for k, v in row.items() if k in CUSTOMER_FIELDS and v}
             if fields:
-                if "name" not in fields:
-                    problems.append((line, "customer fields given without customer_name"))
-                    continue
-                customer_rows.append((len(subscribers) - 1, fields))
-        for index, fields in customer_rows:
+                customer_rows.append((line, record, fields))
+        for line, record, fields in customer_rows:  # rolled back with the rest if any row is bad
             try:
-                subscribers[index]["customer_id"] = customers.create(ctx, uow, fields).id
+                record["customer_id"] = customers.create(ctx, uow, fields).id
             except AAAError as exc:
-                problems.append((_line_of(index, subscribers), str(exc)))
+                problems.append((line, str(exc)))
         if problems:
-            raise ImportError_(sorted(problems), total)
+            raise CsvImportError(sorted(problems), total)
         insert_subscribers(uow, subscribers)
         audit.record(uow, actor=actor, action="subscriber.import", target=path.name, detail={"rows": len(subscribers)})
     elapsed = time.monotonic() - started
     return {"imported": len(subscribers), "customers": len(customer_rows), "seconds": round(elapsed, 2)}
-
-
-def _line_of(index: int, subscribers: list[dict[str, Any]]) -> int:
-    return int(subscribers[index]["_line"]) if "_line" in subscribers[index] else index + 2
 
 
 def _subscriber_record(
@@ -151,4 +147,4 @@ def insert_subscribers(uow: UnitOfWork, records: list[dict[str, Any]]) -> None:
         uow.session.execute(insert(Subscriber), batch)
 
 
-__all__ = ["Customer", "ImportError_", "import_csv", "insert_subscribers"]
+__all__ = ["CsvImportError", "import_csv", "insert_subscribers"]
