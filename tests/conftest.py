@@ -18,9 +18,11 @@ from sqlalchemy import text
 
 from aaa.config import parse
 from aaa.context import Context, build_context
-from aaa.db import migrate
+from aaa.db import load_models, migrate
 from aaa.db.engine import make_engine
 from aaa.db.models import Base
+
+load_models()
 
 PG_URL = os.environ.get("AAA_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not PG_URL, reason="AAA_TEST_DATABASE_URL not set"))]

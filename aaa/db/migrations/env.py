@@ -5,7 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from aaa.db import load_models
 from aaa.db.models import Base
+
+load_models()
 
 config = context.config
 target_metadata = Base.metadata
