@@ -131,10 +131,11 @@ def _draft(settings: InvoicingSettings, cycle: Cycle, row: Any, today: dt.date, 
     if due_day not in settings.due_days:
         return f"due day {due_day} is not one of the configured due_days"
     cycle_due = due_date(cycle, due_day)
-    if not forced and cycle_due - dt.timedelta(days=settings.issue_days_before_due) > today:
-        return None
+    issue_day = cycle_due - dt.timedelta(days=settings.issue_days_before_due)
     joined = row.created_at.astimezone(SAO_PAULO).date()
     if joined > cycle.last_day:
+        return None
+    if not forced and (today < issue_day or (today > cycle_due and joined < issue_day)):
         return None
     price = quantize(row.price)
     if joined > cycle.first_day:
@@ -192,7 +193,9 @@ def run_month(
     """Issue the invoices due for ``cycle`` ("2026-12"), idempotently.
 
     Without ``cycle`` (the scheduled run) it looks at this month and the next and issues what is within
-    ``issue_days_before_due`` of its due date; with ``cycle`` it issues that cycle for everyone now.
+    ``issue_days_before_due`` of its due date; a cycle already past its due date is issued only to
+    subscribers who joined after its issue day (their first invoice), never backfilled for the rest.
+    With ``cycle`` it issues that cycle for everyone now.
     Returns counts, the invoices issued and the subscribers that could not be billed, with why.
     """
     settings = load(ctx)

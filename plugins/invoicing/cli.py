@@ -133,7 +133,11 @@ def invoice_list(app: App, status: str | None, customer: str | None, login: str 
 @pass_app
 def invoice_show(app: App, invoice_id: str, date_text: str | None, as_json: bool) -> None:
     """One invoice with its items, payments and what is owed."""
-    emit(service.show_invoice(app.context(), invoice_id, on=parse_date(date_text)), as_json)
+    data = service.show_invoice(app.context(), invoice_id, on=parse_date(date_text))
+    if not as_json:
+        owed = data.pop("owed")
+        data.update({f"owed_{key}": value for key, value in owed.items()})
+    emit(data, as_json)
 
 
 @invoice_group.command("pay")
