@@ -138,18 +138,6 @@ def _apply_run(conn: Connection, records: list[dict[str, Any]], result: ApplyRes
                     reboots[(rec["nas"], reboot[0])] = (reboot[1], rec["at"])
         else:
             _merge(state, rec)
-    for (nas_id, service), (counter, at) in reboots.items():
-        result.stopped += _close_open(
-            conn,
-            and_(
-                _S.c.nas_id == nas_id,
-                func.length(_S.c.acct_session_id) == 8,
-                func.lower(func.substr(_S.c.acct_session_id, 1, 2)) == service,
-                func.lower(func.substr(_S.c.acct_session_id, 3, 1)) != counter,
-            ),
-            _ts(at),
-            "NAS-Reboot",
-        )
     new_rows = [s.values for s in states.values() if s.new]
     if new_rows:
         conn.execute(insert(_S), new_rows)
@@ -166,6 +154,20 @@ def _apply_run(conn: Connection, records: list[dict[str, Any]], result: ApplyRes
                 {"_id": s.row_id, **{f"_{c}": s.values[c] for c in (*_COUNTERS, "updated_at", "stopped_at", "terminate_cause", "framed_ip")}}
                 for s in changed
             ],
+        )
+    # After the batch's own rows are written, so that sessions started or updated earlier in this batch
+    # are closed too (and an update above cannot reopen a session this closed).
+    for (nas_id, service), (counter, at) in reboots.items():
+        result.stopped += _close_open(
+            conn,
+            and_(
+                _S.c.nas_id == nas_id,
+                func.length(_S.c.acct_session_id) == 8,
+                func.lower(func.substr(_S.c.acct_session_id, 1, 2)) == service,
+                func.lower(func.substr(_S.c.acct_session_id, 3, 1)) != counter,
+            ),
+            _ts(at),
+            "NAS-Reboot",
         )
     for s in states.values():
         summary = {"nas_id": s.values["nas_id"], "acct_session_id": s.values.get("acct_session_id"), "login": s.values.get("login")}
