@@ -53,11 +53,13 @@ class Context:
         self.fire(uow.events)
 
     def fire(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Call each event's implementations (each gets ``context`` too); a failing plugin is logged."""
         for hook, kwargs in events:
             caller = getattr(self.pm.hook, hook)
+            available = {**kwargs, "context": self}
             for impl in caller.get_hookimpls():
                 try:
-                    impl.function(**{k: kwargs[k] for k in impl.argnames if k in kwargs})
+                    impl.function(**{k: available[k] for k in impl.argnames if k in available})
                 except Exception:
                     log.failure("plugin {plugin} failed handling {hook}", plugin=impl.plugin_name, hook=hook)
 

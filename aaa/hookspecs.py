@@ -8,8 +8,9 @@ Stage hooks are named after FreeRADIUS v3's processing sections and return a :cl
 ``reject``, ``fail``, ``handled``, ``invalid`` or ``disallow`` ends the stage. Any hook may return a
 plain value, a Twisted Deferred or a coroutine; the host waits for it.
 
-Event hooks are called after the transaction that caused the event has committed; what they return
-is ignored and an exception in one plugin is logged without stopping the others.
+Event hooks are called after the transaction that caused the event has committed, with the
+``context`` (settings, database, vault, plugins) as their first argument; what they return is
+ignored and an exception in one plugin is logged without stopping the others.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def aaa_session_update(subscriber: Any, plan: Any, cause: str) -> dict[str, Any]
 
 @hookspec
 def aaa_subscriber_state_changed(
-    subscriber: dict[str, Any], old_status: str, new_status: str, actor: str, reason: str | None
+    context: Context, subscriber: dict[str, Any], old_status: str, new_status: str, actor: str, reason: str | None
 ) -> None:
     """A subscriber's status changed (active, notified, reduced, suspended, disabled, terminated).
 
@@ -156,35 +157,35 @@ def aaa_subscriber_state_changed(
 
 
 @hookspec
-def aaa_subscriber_plan_changed(subscriber: dict[str, Any], old_plan: str, new_plan: str, actor: str) -> None:
+def aaa_subscriber_plan_changed(context: Context, subscriber: dict[str, Any], old_plan: str, new_plan: str, actor: str) -> None:
     """A subscriber moved to another plan."""
 
 
 @hookspec
-def aaa_session_started(session: dict[str, Any]) -> None:
+def aaa_session_started(context: Context, session: dict[str, Any]) -> None:
     """An Accounting-Start was recorded in ``sessions`` (the session as ``aaa session list --json`` shows it)."""
 
 
 @hookspec
-def aaa_session_stopped(session: dict[str, Any]) -> None:
+def aaa_session_stopped(context: Context, session: dict[str, Any]) -> None:
     """A session was closed: by Accounting-Stop, a NAS reboot, or as stale."""
 
 
 @hookspec
-def aaa_invoice_issued(invoice: dict[str, Any]) -> None:
+def aaa_invoice_issued(context: Context, invoice: dict[str, Any]) -> None:
     """An invoice was issued (monthly run, pro-rata first invoice, or a second copy)."""
 
 
 @hookspec
-def aaa_invoice_paid(invoice: dict[str, Any], payment: dict[str, Any]) -> None:
+def aaa_invoice_paid(context: Context, invoice: dict[str, Any], payment: dict[str, Any]) -> None:
     """A payment settled an invoice; the policy uses it to reactivate a suspended subscriber."""
 
 
 @hookspec
-def aaa_invoice_overdue(invoice: dict[str, Any]) -> None:
+def aaa_invoice_overdue(context: Context, invoice: dict[str, Any]) -> None:
     """The daily check found an invoice past its due date and unpaid; drives the suspension life cycle."""
 
 
 @hookspec
-def aaa_onu_discovered(olt: str, pon_port: str, serial: str) -> None:
+def aaa_onu_discovered(context: Context, olt: str, pon_port: str, serial: str) -> None:
     """An OLT reported an ONU that is not authorised yet (authorising it is always an admin's act)."""

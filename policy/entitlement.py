@@ -31,6 +31,9 @@ class PolicySettings:
     blocked_pool: str = ""
     reduced_percent: int = 50
     interim_interval: int = 300
+    suspend_after_days: int = 15  # after the overdue notice (Res. 765/2023 art. 70)
+    reduce_after_days: int = 0  # 0: no speed-cut step before suspension
+    terminate_after_days: int = 60  # of suspension, before termination is allowed (art. 73)
     extra_reply: dict[str, str] = field(default_factory=dict)
 
     @classmethod

@@ -10,7 +10,9 @@ import datetime as dt
 from typing import Any
 
 from aaa import hookimpl
+from aaa.services import subscribers
 from aaa.stages import Request, Result
+from policy import lifecycle
 from policy.entitlement import PolicySettings, refusal, reply_attributes, session_update
 
 settings = PolicySettings()
@@ -46,3 +48,21 @@ def aaa_post_auth(request: Request) -> Result | None:
 @hookimpl
 def aaa_session_update(subscriber: Any, plan: Any, cause: str) -> dict[str, Any]:
     return session_update(subscriber, plan, cause, settings, dt.datetime.now(dt.UTC))
+
+
+@hookimpl
+def aaa_invoice_overdue(context: Any, invoice: dict[str, Any]) -> None:
+    if invoice.get("login"):
+        lifecycle.on_overdue(context, invoice["login"], invoice.get("number") or str(invoice.get("id")))
+
+
+@hookimpl
+def aaa_invoice_paid(context: Any, invoice: dict[str, Any], payment: dict[str, Any]) -> None:
+    if invoice.get("login") and invoice.get("status") == "paid" and not invoice.get("overdue_invoices_left"):
+        lifecycle.on_paid(context, invoice["login"], invoice.get("number") or str(invoice.get("id")))
+
+
+@hookimpl
+def aaa_register_jobs(register: Any) -> None:
+    register("policy-lifecycle", 3600, lifecycle.evaluate)
+    register("trust-unlock-expiry", 60, lambda context: subscribers.expire_trust_unlocks(context))

@@ -124,3 +124,41 @@ def test_trust_unlock_expiry_clears_and_counts(suspended, actor):
     shown = subscribers.show_subscriber(suspended, "ana")
     assert shown["trust_unlock_until"] is None and shown["history"][0]["kind"] == "trust-unlock-expired"
     assert outbox.list_rows(suspended) == []  # no open session, nothing to send
+
+
+def lifecycle_table_case(ctx, actor, reduce_after: int = 0):
+    from policy import lifecycle
+
+    ctx.settings.plugins.settings["policy"] = {"reduce_after_days": reduce_after} if reduce_after else {}
+    plans.add_plan(ctx, name="100M", down="100M", up="50M", actor=actor)
+    subscribers.add_subscriber(ctx, login="ana", password="pw", plan="100M", actor=actor)
+    return lifecycle
+
+
+@pytest.mark.parametrize(
+    ("reduce_after", "days_after_notice", "expected"),
+    [(0, 0, "notified"), (0, 14, "notified"), (0, 15, "suspended"), (0, 40, "suspended"),
+     (5, 4, "notified"), (5, 5, "reduced"), (5, 15, "suspended")],
+)
+def test_life_cycle_by_days_after_the_notice(ctx, actor, reduce_after, days_after_notice, expected):
+    lifecycle = lifecycle_table_case(ctx, actor, reduce_after)
+    assert lifecycle.on_overdue(ctx, "ana", "000001")
+    noticed = dt.datetime.now(dt.UTC)
+    for day in range(0, days_after_notice + 1):  # the job runs every day
+        lifecycle.evaluate(ctx, now=noticed + dt.timedelta(days=day, hours=1))
+    assert subscribers.show_subscriber(ctx, "ana")["status"] == expected
+
+
+def test_payment_reactivates_and_termination_is_only_flagged(ctx, actor):
+    lifecycle = lifecycle_table_case(ctx, actor)
+    lifecycle.on_overdue(ctx, "ana", "000001")
+    noticed = dt.datetime.now(dt.UTC)
+    lifecycle.evaluate(ctx, now=noticed + dt.timedelta(days=15, hours=1))
+    counts = lifecycle.evaluate(ctx, now=noticed + dt.timedelta(days=76))
+    shown = subscribers.show_subscriber(ctx, "ana")
+    assert counts["termination_allowed"] == 1 and shown["status"] == "suspended"
+    assert shown["history"][0]["kind"] == "termination-allowed"
+    assert lifecycle.evaluate(ctx, now=noticed + dt.timedelta(days=77))["termination_allowed"] == 0
+    assert lifecycle.on_paid(ctx, "ana", "000001")
+    history = subscribers.show_subscriber(ctx, "ana")["history"]
+    assert history[0]["to"] == "active" and history[0]["actor"] == "payment"
