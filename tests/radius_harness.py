@@ -8,7 +8,13 @@ RouterOS-shaped requests with the codec and the crypto helpers (PAP hiding, CHAP
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -217,3 +223,101 @@ def accounting(
 
 def status_server(*, secret: bytes = SECRET) -> bytes:
     return codec.encode_request(Code.STATUS_SERVER, 200, [], secret)
+
+
+# --- a real `aaa serve` process ------------------------------------------------------------------
+
+AAA = str(Path(sys.executable).with_name("aaa"))
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """``aaa serve`` in a subprocess on free loopback ports, with its own config, journal and log."""
+
+    def __init__(self, root: Path, database_url: str) -> None:
+        self.root = root
+        self.database_url = database_url
+        self.auth_port = free_port()
+        self.acct_port = free_port()
+        self.metrics_port = free_port(socket.SOCK_STREAM)
+        (root / "etc").mkdir(parents=True, exist_ok=True)
+        (root / "var").mkdir(exist_ok=True)
+        self.config = root / "etc" / "aaa.toml"
+        self.config.write_text(
+            f'[database]\nurl = "{database_url}"\n\n'
+            f'[radius]\nbind = "127.0.0.1"\nauth_port = {self.auth_port}\nacct_port = {self.acct_port}\n\n'
+            f'[accounting]\njournal_dir = "var/journal"\n\n'
+            f"[metrics]\nport = {self.metrics_port}\n\n"
+            f'[security]\nkey_file = "var/aaa.key"\n'
+        )
+        self.log = root / "var" / "serve.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def aaa(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run an ``aaa`` command with this config; fails the test with its output if it fails."""
+        done = subprocess.run(
+            [AAA, "--config", str(self.config), *args], capture_output=True, text=True, timeout=timeout
+        )
+        assert done.returncode == 0, f"aaa {' '.join(args)}: {done.stdout}{done.stderr}"
+        return done
+
+    def start(self, *, timeout: float = 30) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [AAA, "--config", str(self.config), "serve"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.root,
+            )
+        deadline = time.monotonic() + timeout
+        while not self.answers_status_server():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise AssertionError(f"aaa serve did not come up:\n{self.log.read_text()[-3000:]}")
+
+    def answers_status_server(self, port: int | None = None) -> bool:
+        request = status_server()
+        reply = udp_exchange(request, port or self.auth_port, timeout=0.2)
+        return reply is not None and codec.decode_reply(reply, request[4:20], SECRET) is not None
+
+    def stop(self, *, timeout: float = 10) -> int:
+        """SIGTERM; the exit code (the test fails if it takes longer than ``timeout``)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"aaa serve did not stop within {timeout}s of SIGTERM") from None
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def udp_exchange(data: bytes, port: int, *, timeout: float = 1.0) -> bytes | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.sendto(data, ("127.0.0.1", port))
+        try:
+            return sock.recv(4096)
+        except TimeoutError:
+            return None
+
+
+def wait_for(predicate: Any, *, timeout: float = 15, what: str = "condition") -> Any:
+    """Poll a subprocess-observable condition (a real process: no clock to advance), bounded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
