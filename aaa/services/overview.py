@@ -1,0 +1,44 @@
+"""Read-only summaries for admin screens: the dashboard counters and a subscriber's outbox rows.
+
+Counting is done in SQL (``COUNT(*)`` on indexed columns) so the dashboard stays cheap on
+100,000 subscribers and many open sessions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from aaa.context import Context
+from aaa.db.models import AcctSession, Nas, Outbox, OutboxStatus, Subscriber
+from aaa.services import outbox
+from aaa.services.common import find
+
+
+def dashboard(ctx: Context) -> dict[str, Any]:
+    """Subscribers by status, sessions online, outbox rows by status (backlog, failed) and NAS count."""
+    with ctx.sessions() as s:
+        by_status = {status: int(n) for status, n in s.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status))}
+        online = int(s.scalar(select(func.count()).select_from(AcctSession).where(AcctSession.stopped_at.is_(None))) or 0)
+        queue = {status: int(n) for status, n in s.execute(select(Outbox.status, func.count()).group_by(Outbox.status))}
+        nas_count = int(s.scalar(select(func.count()).select_from(Nas)) or 0)
+    backlog = queue.get(OutboxStatus.PENDING.value, 0) + queue.get(OutboxStatus.RUNNING.value, 0)
+    failed = queue.get(OutboxStatus.FAILED.value, 0) + queue.get(OutboxStatus.DEAD.value, 0)
+    return {
+        "subscribers": by_status,
+        "subscribers_total": sum(by_status.values()),
+        "sessions_online": online,
+        "outbox": queue,
+        "outbox_backlog": backlog,
+        "outbox_failed": failed,
+        "nas": nas_count,
+    }
+
+
+def subscriber_outbox(ctx: Context, login: str, *, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest outbox rows queued for a subscriber (CoA, Disconnect, messages), newest first."""
+    with ctx.sessions() as s:
+        sub = find(s, Subscriber, Subscriber.login, login, "subscriber")
+        rows = s.scalars(select(Outbox).where(Outbox.subscriber_id == sub.id).order_by(Outbox.id.desc()).limit(limit))
+        return [outbox.as_dict(r) for r in rows]
