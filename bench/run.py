@@ -1,0 +1,585 @@
+"""``make bench``: the scenarios of issue 6 against ``aaa serve`` and, when installed, FreeRADIUS 3.2.
+
+Targets: ours on SQLite (always) and on PostgreSQL (when 127.0.0.1:5432 answers: a scratch database),
+FreeRADIUS with ``files``, ``rlm_sql`` SQLite and ``rlm_sql`` PostgreSQL (configs generated at run time
+by ``/work/shared/tools/radius-bench/gen_freeradius_conf.py``, CHAP and MS-CHAP enabled on top).
+"Pinned": the server on core 1, the generator (``aaa bench``) on core 0; "unpinned": both free, ours
+with ``--workers 2``. Prints a table with the ratio ours/FreeRADIUS; the raw results go to
+``bench/results/<stamp>.json``. Every process started here is stopped by its PID at the end, also on
+error. Environment knobs: ``BENCH_SECONDS`` (4), ``BENCH_ONLY`` (comma-separated target names),
+``BENCH_SKIP_INSTALL=1``, ``BENCH_PROFILE=0`` (no py-spy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+AAA = str(BIN / "aaa")
+SHARED = Path("/work/shared/tools/radius-bench")
+GEN_CONF = SHARED / "gen_freeradius_conf.py"
+RADLOAD_C = SHARED / "radload.c"
+SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
+ONLY = {t for t in os.environ.get("BENCH_ONLY", "").split(",") if t}
+SERVER_CPU, GEN_CPU = "1", "0"
+USERS = 10000
+SECRET = "testing123"
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+STARTED: list[subprocess.Popen[Any]] = []
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- processes ------------------------------------------------------------------------------------
+
+
+def start(cmd: list[str], *, cpu: str | None, log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[Any]:
+    full = (["taskset", "-c", cpu] if cpu is not None else []) + cmd
+    proc = subprocess.Popen(full, stdout=log_path.open("ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    STARTED.append(proc)
+    return proc
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM by PID, then SIGKILL after 15 s; the process group (forked workers) likewise."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # leftovers of this run's own session only
+    if proc in STARTED:
+        STARTED.remove(proc)
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(cmd: list[str], *, timeout: float = 300, env: dict[str, str] | None = None, check: bool = True) -> str:
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and done.returncode:
+        raise RuntimeError(f"{' '.join(cmd[:4])}... failed ({done.returncode}): {done.stderr.strip()[-400:]}")
+    return done.stdout
+
+
+def bench(target: Target, *args: str, pinned: bool = True, timeout: float = 120) -> dict[str, Any]:
+    """One ``aaa bench --json`` run from core 0 (or unpinned) against ``target``."""
+    cmd = (["taskset", "-c", GEN_CPU] if pinned else []) + [
+        AAA, "bench", "--json", "--quiet", "--auth-port", str(target.auth_port), "--acct-port", str(target.acct_port),
+        "--secret", SECRET, "--first", "1", "--last", str(USERS), *args,
+    ]  # fmt: skip
+    return dict(json.loads(run(cmd, timeout=timeout)))
+
+
+def rss_mb(pid: int) -> float:
+    total = 0
+    for p in [pid, *children_of(pid)]:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return round(total / 1024, 1)
+
+
+def children_of(pid: int) -> list[int]:
+    with contextlib.suppress(OSError):
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
+# -- targets --------------------------------------------------------------------------------------
+
+
+class Target:
+    """A server to measure: how to prepare and start it."""
+
+    def __init__(self, name: str, work: Path) -> None:
+        self.name = name
+        self.work = work / name
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.auth_port = free_port()
+        self.acct_port = free_port()
+        self.proc: subprocess.Popen[Any] | None = None
+
+    def command(self, workers: int) -> list[str]:
+        raise NotImplementedError
+
+    def env(self) -> dict[str, str] | None:
+        return None
+
+    def launch(self, *, pinned: bool, workers: int = 1) -> float:
+        """Start, wait until it accepts user00001; returns seconds to first accept."""
+        began = time.monotonic()
+        self.proc = start(self.command(workers), cpu=SERVER_CPU if pinned else None, log_path=self.work / "server.log", env=self.env())
+        from aaa import loadgen
+
+        plan = loadgen.Plan(users=[("user00001", "pw00001")], auth_port=self.auth_port, acct_port=self.acct_port,
+                            count=1, timeout=0.3, processes=1, window=1)  # fmt: skip
+        while time.monotonic() - began < 90:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}); see {self.work / 'server.log'}")
+            if loadgen.run(plan)["accept"] == 1:
+                return time.monotonic() - began
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not answer within 90 s; see {self.work / 'server.log'}")
+
+    def shutdown(self) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+            self.proc = None
+
+
+class Ours(Target):
+    def __init__(self, name: str, work: Path, url: str, subscribers: int = USERS) -> None:
+        super().__init__(name, work)
+        self.url = url
+        self.metrics_port = free_port(socket.SOCK_STREAM)
+        cfg = self.work / "etc" / "aaa.toml"
+        cfg.parent.mkdir(exist_ok=True)
+        cfg.write_text(
+            f'[database]\nurl = "{url}"\n[radius]\nauth_port = {self.auth_port}\nacct_port = {self.acct_port}\n'
+            f'[accounting]\njournal_dir = "{self.work}/journal"\n[metrics]\nport = {self.metrics_port}\n'
+            f'[logging]\nfile = "{self.work}/aaa.log"\n[security]\nkey_file = "{self.work}/aaa.key"\n'
+        )
+        self.config = str(cfg)
+        run([AAA, "--config", self.config, "db", "upgrade"], timeout=300)
+        began = time.monotonic()
+        run([AAA, "--config", self.config, "demo", "--subscribers", str(subscribers)], timeout=900)
+        self.demo_s = round(time.monotonic() - began, 2)
+
+    def command(self, workers: int) -> list[str]:
+        return [AAA, "--config", self.config, "serve", "--workers", str(workers)]
+
+    def sessions(self, prefix: str) -> dict[str, int]:
+        """Rows of ``sessions`` for an Acct-Session-Id prefix: total and closed (the lost-record check)."""
+        from sqlalchemy import create_engine, text
+
+        url = self.url.replace("postgresql://", "postgresql+psycopg://") if self.url.startswith("postgresql://") else self.url
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                row = conn.execute(text("SELECT count(*), count(stopped_at) FROM sessions WHERE acct_session_id LIKE :p"),
+                                   {"p": prefix + "%"}).one()  # fmt: skip
+        finally:
+            engine.dispose()
+        return {"rows": int(row[0]), "closed": int(row[1])}
+
+
+class FreeRadius(Target):
+    def __init__(self, name: str, work: Path, backend: str, users_file: Path, pg_db: str = "") -> None:
+        super().__init__(name, work)
+        self.conf = self.work / "raddb"
+        cmd = [sys.executable, str(GEN_CONF), "--out", str(self.conf), "--backend", backend, "--users", str(users_file),
+               "--auth-port", str(self.auth_port), "--acct-port", str(self.acct_port), "--secret", SECRET]  # fmt: skip
+        if backend == "postgresql":
+            cmd += ["--pg-host", PG["host"], "--pg-port", str(PG["port"]), "--pg-db", pg_db, "--pg-admin-user", PG["user"]]
+        run(cmd, timeout=300)
+        enable_chap_mschap(self.conf)
+
+    def command(self, workers: int) -> list[str]:
+        return ["freeradius", "-f", "-d", str(self.conf)]
+
+
+def enable_chap_mschap(conf: Path) -> None:
+    """Add the stock chap and mschap modules to the generated PAP-only virtual server."""
+    for module in ("chap", "mschap"):
+        link = conf / "mods-enabled" / module
+        if not link.exists():
+            link.symlink_to(f"../mods-available/{module}")
+    site = conf / "sites-available" / "bench"
+    text = site.read_text()
+    text = text.replace("\t\tpap\n\t}\n\tauthenticate {", "\t\tchap\n\t\tmschap\n\t\tpap\n\t}\n\tauthenticate {", 1)
+    text = text.replace("\t\tAuth-Type PAP {\n\t\t\tpap\n\t\t}\n",
+                        "\t\tAuth-Type PAP {\n\t\t\tpap\n\t\t}\n\t\tAuth-Type CHAP {\n\t\t\tchap\n\t\t}\n"
+                        "\t\tAuth-Type MS-CHAP {\n\t\t\tmschap\n\t\t}\n", 1)  # fmt: skip
+    site.write_text(text)
+
+
+# -- scenarios ------------------------------------------------------------------------------------
+
+
+def pick(summary: dict[str, Any]) -> dict[str, Any]:
+    keys = ("requests_per_s", "answered", "accept", "reject", "accounting_response", "timeout", "bad_reply", "elapsed_s")
+    return {**{k: summary[k] for k in keys}, "p50_ms": summary["latency_ms"]["p50"], "p99_ms": summary["latency_ms"]["p99"],
+            "p999_ms": summary["latency_ms"]["p999"]}  # fmt: skip
+
+
+def pinned_scenarios(target: Target) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    seconds = str(SECONDS)
+    out["startup_s"] = round(target.launch(pinned=True), 2)
+    try:
+        bench(target, "--count", "2000")  # warm-up
+        for method in ("pap", "chap", "mschapv2"):
+            log(f"{target.name}: {method}")
+            out[method] = pick(bench(target, "--method", method, "--duration", seconds, "--window", "32"))
+        log(f"{target.name}: accounting flood")
+        prefix = f"fl{os.getpid():x}"
+        common = ["--request", "acct", "--session-prefix", prefix, "--window", "32"]
+        out["acct_start"] = pick(bench(target, *common, "--acct-status", "start", "--count", str(USERS)))
+        out["acct_interim"] = pick(bench(target, *common, "--acct-status", "interim", "--duration", seconds))
+        out["acct_stop"] = pick(bench(target, *common, "--acct-status", "stop", "--count", str(USERS)))
+        if isinstance(target, Ours):
+            time.sleep(1.5)  # the drainer applies the journal in batches
+            out["acct_sessions_in_db"] = target.sessions(prefix)
+        log(f"{target.name}: reconnect storm")
+        open_prefix, storm_prefix = f"op{os.getpid():x}", f"st{os.getpid():x}"
+        out["storm_open_sessions"] = pick(bench(target, "--request", "acct", "--acct-status", "start", "--session-prefix",
+                                                open_prefix, "--count", str(USERS), "--window", "32"))  # fmt: skip
+        out["storm_accounting_on"] = pick(bench(target, "--request", "acct", "--acct-status", "on", "--count", "1", "--window", "1"))
+        out["storm"] = pick(bench(target, "--request", "login", "--session-prefix", storm_prefix, "--count", str(2 * USERS),
+                                  "--window", "64", "--timeout", "3"))  # fmt: skip
+        bench(target, "--request", "acct", "--acct-status", "on", "--count", "1", "--window", "1")  # close them again
+        if isinstance(target, Ours):
+            time.sleep(1.5)
+            out["storm_sessions_in_db"] = target.sessions(storm_prefix)
+    finally:
+        target.shutdown()
+    return out
+
+
+def unpinned_scenarios(target: Target) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    workers = 2 if isinstance(target, Ours) else 1
+    target.launch(pinned=False, workers=workers)
+    try:
+        bench(target, "--count", "2000", pinned=False)
+        log(f"{target.name}: unpinned PAP, 2 sender processes")
+        out["pap_many_sources"] = pick(bench(target, "--duration", str(SECONDS), "--window", "64", "--processes", "2", pinned=False))
+        log(f"{target.name}: unpinned PAP, one source port")
+        out["pap_one_source"] = pick(bench(target, "--duration", str(SECONDS), "--window", "64", pinned=False))
+    finally:
+        target.shutdown()
+    return out
+
+
+def profile(target: Ours, results_dir: Path, stamp: str) -> dict[str, Any]:
+    """py-spy record of the pinned server during a PAP run; the top functions, self and inclusive."""
+    spy = shutil.which("py-spy") or (str(BIN / "py-spy") if (BIN / "py-spy").exists() else None)
+    if spy is None or os.environ.get("BENCH_PROFILE") == "0":
+        return {"skipped": "py-spy not installed (.venv/bin/pip install py-spy)"}
+    target.launch(pinned=True)
+    assert target.proc is not None
+    folded = results_dir / f"profile-{stamp}.folded"
+    try:
+        loader = subprocess.Popen(["taskset", "-c", GEN_CPU, AAA, "bench", "--quiet", "--json", "--auth-port", str(target.auth_port),
+                                   "--duration", str(SECONDS + 4), "--window", "32"], stdout=subprocess.PIPE, text=True)  # fmt: skip
+        STARTED.append(loader)
+        time.sleep(2)
+        run([spy, "record", "-p", str(target.proc.pid), "-d", str(int(SECONDS)), "-r", "250", "-f", "raw", "-o", str(folded),
+             "--nonblocking"], timeout=60, check=False)  # fmt: skip
+        loaded = json.loads(loader.communicate(timeout=60)[0])
+        STARTED.remove(loader)
+    finally:
+        target.shutdown()
+    return {"pap_while_profiling": pick(loaded), "folded": folded.name, **summarize_profile(folded)}
+
+
+def summarize_profile(folded: Path, top: int = 25) -> dict[str, Any]:
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    if not folded.exists():
+        return {"error": "py-spy wrote nothing"}
+    for line in folded.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(n)
+        total += count
+        frames = stack.split(";")
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+    pct = lambda d: [(round(100 * v / max(total, 1), 1), k) for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:top]]  # noqa: E731
+    return {"samples": total, "self": pct(own), "inclusive": pct(inclusive)}
+
+
+def startup_100k(work: Path) -> dict[str, Any]:
+    target = Ours("ours-sqlite-100k", work, f"sqlite:///{work}/ours-100k.sqlite3", subscribers=100_000)
+    out: dict[str, Any] = {"demo_insert_s": target.demo_s}
+    try:
+        out["startup_s"] = round(target.launch(pinned=True), 2)
+        out["rss_mb"] = rss_mb(target.proc.pid) if target.proc else None
+        target.shutdown()
+        target.launch(pinned=False, workers=2)
+        assert target.proc is not None
+        out["rss_mb_per_worker_workers2"] = [rss_mb(c) for c in children_of(target.proc.pid)]
+    finally:
+        target.shutdown()
+    return out
+
+
+def startup_fr_100k(work: Path) -> dict[str, Any]:
+    users = work / "users-100k.txt"
+    users.write_text("".join(f"user{i:05d} pw{i:05d}\n" for i in range(1, 100_001)))
+    target = FreeRadius("fr-files-100k", work, "files", users)
+    try:
+        started = target.launch(pinned=True)
+        return {"startup_s": round(started, 2), "rss_mb": rss_mb(target.proc.pid) if target.proc else None}
+    finally:
+        target.shutdown()
+
+
+def coa(work: Path) -> dict[str, Any]:
+    if not (ROOT / "aaa" / "radius" / "coa.py").exists() or not (ROOT / "tests" / "fakenas.py").exists():
+        return {"skipped": "not measured yet (aaa/radius/coa.py or tests/fakenas.py missing)"}
+    port = free_port()
+    record = work / "coa-record.jsonl"
+    nas = start([sys.executable, str(ROOT / "tests" / "fakenas.py"), "--port", str(port), "--secret", SECRET, "--mode", "ack",
+                 "--record", str(record)], cpu=GEN_CPU, log_path=work / "fakenas.log")  # fmt: skip
+    try:
+        time.sleep(1.5)
+        out = json.loads(run(["taskset", "-c", SERVER_CPU, sys.executable, "-m", "bench.coa_storm", "--port", str(port),
+                              "--count", str(USERS)], timeout=180))  # fmt: skip
+    finally:
+        stop(nas)
+    lines = [json.loads(x) for x in record.read_text().splitlines()] if record.exists() else []
+    distinct = [x for x in lines if not x.get("duplicate")]
+    names = {a[1] for x in distinct for a in x["attributes"] if a[0] == "User-Name"}
+    out["listener"] = {"valid_datagrams": len(lines), "distinct_requests": len(distinct),
+                       "retransmissions_seen": len(lines) - len(distinct), "distinct_users": len(names)}  # fmt: skip
+    out["lost"] = USERS - len(names)
+    out["sent_twice"] = len(distinct) - len(names)
+    return out
+
+
+def radload_crosscheck(target: Target) -> dict[str, Any]:
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return {"skipped": "no C compiler"}
+    binary = Path(tempfile.gettempdir()) / f"radload-{os.getpid()}"
+    try:
+        run([cc, "-O2", "-o", str(binary), str(RADLOAD_C)], timeout=120)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        return {"skipped": f"radload does not compile: {exc}"}
+    try:
+        target.launch(pinned=True)
+        assert target.proc is not None
+        line = run(["taskset", "-c", GEN_CPU, str(binary), "-p", str(target.auth_port), "-s", SECRET, "--user-pattern", "user%05d",
+                    "--pass-pattern", "pw%05d", "--first", "1", "--last", str(USERS), "-w", "32", "--run-seconds", str(int(SECONDS)),
+                    "--warmup", "2000", "-M", "-d", "60", "--server-pids", str(target.proc.pid), "-j"], timeout=90)  # fmt: skip
+        ours = pick(bench(target, "--duration", str(SECONDS), "--window", "32"))
+    finally:
+        target.shutdown()
+        binary.unlink(missing_ok=True)
+    data = json.loads(line.strip().splitlines()[-1])
+    return {"radload": {k: data.get(k) for k in ("rps", "p50_us", "p99_us", "timeouts", "accept", "server_cpu_pct", "cpu_busy_pct")},
+            "aaa_bench": ours}  # fmt: skip
+
+
+# -- environment ----------------------------------------------------------------------------------
+
+
+def ensure_freeradius() -> bool:
+    if shutil.which("freeradius"):
+        return True
+    if os.environ.get("BENCH_SKIP_INSTALL") == "1" or not shutil.which("apt-get") or os.geteuid() != 0:
+        return False
+    log("installing freeradius (apt-get)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    with contextlib.suppress(Exception):
+        run(["apt-get", "install", "-y", "-qq", "freeradius", "freeradius-postgresql"], timeout=300, env=env, check=False)
+        if not shutil.which("freeradius"):
+            run(["apt-get", "update", "-qq"], timeout=300, env=env, check=False)
+            run(["apt-get", "install", "-y", "-qq", "freeradius", "freeradius-postgresql"], timeout=300, env=env, check=False)
+    # the package starts its own service on 1812/1813; this bench does not need it
+    with contextlib.suppress(Exception):
+        run(["systemctl", "stop", "freeradius"], timeout=30, check=False)
+    return shutil.which("freeradius") is not None
+
+
+def psql(sql: str, db: str = "postgres") -> bool:
+    if not shutil.which("psql"):
+        return False
+    done = subprocess.run(["psql", "-X", "-q", "-h", PG["host"], "-p", str(PG["port"]), "-U", PG["user"], "-d", db, "-c", sql],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    return done.returncode == 0
+
+
+@contextlib.contextmanager
+def scratch_databases(names: list[str]) -> Iterator[bool]:
+    reachable = psql("SELECT 1")
+    try:
+        yield reachable
+    finally:
+        if reachable:
+            for name in names:
+                psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError):
+        model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")), "")
+    fr = ""
+    if shutil.which("freeradius"):
+        fr = run(["freeradius", "-v"], check=False).splitlines()[0] if run(["freeradius", "-v"], check=False) else ""
+    return {"cpus": os.cpu_count(), "cpu": model, "kernel": platform.release(), "python": platform.python_version(),
+            "freeradius": fr, "seconds_per_run": SECONDS}  # fmt: skip
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+ROWS = [
+    ("PAP auth/s pinned", "pinned", "pap", "requests_per_s"),
+    ("PAP p99 ms (W=32)", "pinned", "pap", "p99_ms"),
+    ("CHAP auth/s pinned", "pinned", "chap", "requests_per_s"),
+    ("MS-CHAPv2 auth/s pinned", "pinned", "mschapv2", "requests_per_s"),
+    ("Acct Start/s pinned", "pinned", "acct_start", "requests_per_s"),
+    ("Acct Interim/s pinned", "pinned", "acct_interim", "requests_per_s"),
+    ("Acct Interim timeouts", "pinned", "acct_interim", "timeout"),
+    ("Acct Interim p99 ms", "pinned", "acct_interim", "p99_ms"),
+    ("Storm 10k+10k: seconds", "pinned", "storm", "elapsed_s"),
+    ("Storm: timeouts", "pinned", "storm", "timeout"),
+    ("Storm: rejects", "pinned", "storm", "reject"),
+    ("PAP auth/s unpinned, 2 sources", "unpinned", "pap_many_sources", "requests_per_s"),
+    ("PAP auth/s unpinned, 1 source", "unpinned", "pap_one_source", "requests_per_s"),
+]
+RATIOS = [("ours-sqlite", "fr-sqlite"), ("ours-sqlite", "fr-pg"), ("ours-pg", "fr-pg"), ("ours-sqlite", "fr-files")]
+
+
+def table(results: dict[str, Any]) -> str:
+    targets = [t for t in ("ours-sqlite", "ours-pg", "fr-files", "fr-sqlite", "fr-pg") if t in results["targets"]]
+    ratios = [(a, b) for a, b in RATIOS if a in targets and b in targets]
+    head = ["figure", *targets, *[f"{a}/{b}" for a, b in ratios]]
+    rows = []
+    for label, phase, scenario, key in ROWS:
+        cells = []
+        values = {}
+        for t in targets:
+            v = results["targets"][t].get(phase, {}).get(scenario, {}).get(key)
+            values[t] = v
+            cells.append("-" if v is None else (f"{v:.0f}" if key == "requests_per_s" else f"{v:g}"))
+        for a, b in ratios:
+            va, vb = values.get(a), values.get(b)
+            cells.append(f"{va / vb:.2f}" if key == "requests_per_s" and va and vb else "")
+        rows.append([label, *cells])
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    fmt = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
+    lines = [fmt(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *[fmt(r) for r in rows]]
+    extra = results.get("extra", {})
+    lines.append("")
+    s100 = extra.get("startup_100k", {})
+    if s100:
+        lines.append(f"100,000 subscribers (ours, SQLite): start-up {s100.get('startup_s')} s, RSS {s100.get('rss_mb')} MB "
+                     f"(workers 2: {s100.get('rss_mb_per_worker_workers2')} MB); demo insert {s100.get('demo_insert_s')} s")  # fmt: skip
+    f100 = extra.get("startup_fr_100k", {})
+    if f100:
+        lines.append(f"100,000 users (FreeRADIUS files): start-up {f100.get('startup_s')} s, RSS {f100.get('rss_mb')} MB")
+    c = extra.get("coa", {})
+    if "skipped" in c:
+        lines.append(f"CoA 10,000: {c['skipped']}")
+    elif c:
+        lines.append(f"CoA 10,000 to a local listener: {c.get('elapsed_s')} s, outcomes {c.get('outcomes')}, lost {c.get('lost')}, "
+                     f"sent twice {c.get('sent_twice')}, retransmissions {c.get('counters', {}).get('retransmitted')}")  # fmt: skip
+    r = extra.get("radload", {})
+    if "radload" in r:
+        lines.append(f"Cross-check PAP W=32 pinned on ours-sqlite: radload {r['radload']['rps']} req/s (p99 {r['radload']['p99_us']} us), "
+                     f"aaa bench {r['aaa_bench']['requests_per_s']} req/s (p99 {r['aaa_bench']['p99_ms']} ms)")  # fmt: skip
+    elif r:
+        lines.append(f"radload cross-check: {r.get('skipped')}")
+    for name, t in results["targets"].items():
+        for key in ("acct_sessions_in_db", "storm_sessions_in_db"):
+            if key in t.get("pinned", {}):
+                lines.append(f"{name} {key}: {t['pinned'][key]} (expected rows {USERS}, all closed)")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    results_dir = ROOT / "bench" / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="aaa-bench-"))
+    pg_ours, pg_fr = f"aaa_bench_{os.getpid()}", f"aaa_bench_fr_{os.getpid()}"
+    results: dict[str, Any] = {"stamp": stamp, "targets": {}, "extra": {}, "errors": []}
+    began = time.monotonic()
+    want = lambda name: not ONLY or name in ONLY  # noqa: E731
+    try:
+        have_fr = ensure_freeradius()
+        results["machine"] = machine()
+        users_file = work / "users.txt"
+        users_file.write_text("".join(f"user{i:05d} pw{i:05d}\n" for i in range(1, USERS + 1)))
+        with scratch_databases([pg_ours, pg_fr]) as pg:
+            factories: list[tuple[str, Any]] = [("ours-sqlite", lambda: Ours("ours-sqlite", work, f"sqlite:///{work}/ours.sqlite3"))]
+            if pg and psql(f"CREATE DATABASE {pg_ours}"):
+                url = f"postgresql+psycopg://{PG['user']}@{PG['host']}:{PG['port']}/{pg_ours}"
+                factories.append(("ours-pg", lambda: Ours("ours-pg", work, url)))
+            if have_fr:
+                factories.append(("fr-files", lambda: FreeRadius("fr-files", work, "files", users_file)))
+                factories.append(("fr-sqlite", lambda: FreeRadius("fr-sqlite", work, "sqlite", users_file)))
+                if pg:
+                    factories.append(("fr-pg", lambda: FreeRadius("fr-pg", work, "postgresql", users_file, pg_fr)))
+            else:
+                results["errors"].append("FreeRADIUS not installed: no ratios")
+            built: dict[str, Target] = {}
+            for name, factory in factories:
+                if not want(name):
+                    continue
+                try:
+                    log(f"preparing {name}")
+                    built[name] = target = factory()
+                    results["targets"][name] = {"pinned": pinned_scenarios(target), "unpinned": unpinned_scenarios(target)}
+                except Exception as exc:  # one target failing must not lose the others
+                    log(f"{name} failed: {exc}")
+                    results["errors"].append(f"{name}: {exc}")
+                    if name in built:
+                        built[name].shutdown()
+            ours = built.get("ours-sqlite")
+            if isinstance(ours, Ours):
+                for key, job in (("radload", lambda: radload_crosscheck(ours)), ("profile", lambda: profile(ours, results_dir, stamp))):
+                    try:
+                        log(key)
+                        results["extra"][key] = job()
+                    except Exception as exc:
+                        results["errors"].append(f"{key}: {exc}")
+            for key, job, enabled in (("startup_100k", lambda: startup_100k(work), want("ours-sqlite")),
+                                      ("startup_fr_100k", lambda: startup_fr_100k(work), have_fr and want("fr-files")),
+                                      ("coa", lambda: coa(work), want("coa") or not ONLY)):  # fmt: skip
+                if not enabled:
+                    continue
+                try:
+                    log(key)
+                    results["extra"][key] = job()
+                except Exception as exc:
+                    results["errors"].append(f"{key}: {exc}")
+    finally:
+        for proc in list(STARTED):
+            stop(proc)
+        results["wall_seconds"] = round(time.monotonic() - began, 1)
+        out = results_dir / f"{stamp}.json"
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        shutil.rmtree(work, ignore_errors=True)
+    print(table(results))
+    if results["errors"]:
+        print("\nerrors:\n  " + "\n  ".join(results["errors"]))
+    print(f"\nraw results: {out.relative_to(ROOT)} ({results['wall_seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
