@@ -28,7 +28,7 @@ from aaa.demo import load_demo
 from aaa.radius import codec
 from aaa.radius.codec import Code
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @pytest.fixture(scope="module")
