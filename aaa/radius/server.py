@@ -336,10 +336,14 @@ class RadiusServer:
             self.drop("unexpected-code", host)
             return
         try:
-            status = ACCT_STATUS.get(packet.get("Acct-Status-Type") or 0)
+            status_type = packet.get("Acct-Status-Type")
+            status = ACCT_STATUS.get(status_type or 0)
             record = self.accounting_record(packet, nas, status) if status else None
         except MalformedPacket as exc:
             self.drop(exc.reason, host)
+            return
+        if status_type is None:  # RFC 2866 5.1: required; acknowledging it would lose the record
+            self.drop("missing-acct-status-type", host)
             return
         if status is not None and record is None:
             self.drop("missing-acct-session-id", host)
