@@ -23,6 +23,10 @@ the lease) is cancelled and counts as a failure. Outcomes are written in batches
 the claim (``claimed_by`` and ``attempts``), so a row that another node re-claimed after a lease
 expiry is not overwritten.
 
+A restarted process recovers its own claims at once with ``recover_own_claims=True``, on its first
+poll, instead of waiting for their leases: only for a ``node_id`` that is stable across restarts and
+never used by two live processes (host name and worker index, say).
+
 Concurrency is bounded per NAS (``concurrency_per_nas``, rows without a NAS share one bucket) and
 overall (``concurrency``), within this worker. Database work runs on the thread pool, never on the
 reactor thread. Counters (``claimed``, ``done``, ``retried``, ``dead``, ``db_errors``) are plain
@@ -109,7 +113,7 @@ class OutboxWorker:
     def __init__(self, context: Any, reactor: Any, handlers: Mapping[str, Handler], *, node_id: str,
                  settings: OutboxSettings, pool: ThreadPool | None = None, concurrency: int = 256,
                  backoff_cap_seconds: float = 900.0, jitter: float = 0.2, handler_timeout: float | None = None,
-                 rng: Callable[[], float] = random.random) -> None:  # fmt: skip
+                 rng: Callable[[], float] = random.random, recover_own_claims: bool = False) -> None:  # fmt: skip
         self.context = context
         self.reactor = reactor
         self.handlers = dict(handlers)
@@ -122,6 +126,7 @@ class OutboxWorker:
         self.jitter = min(max(jitter, 0.0), 1.0)
         self.handler_timeout = handler_timeout if handler_timeout is not None else 0.8 * settings.lease_seconds
         self._rng = rng
+        self._recover_own = recover_own_claims
         self._postgres = context.engine.dialect.name == "postgresql"
         self._loop = LoopingCall(self.poll)
         self._loop.clock = reactor
@@ -192,7 +197,8 @@ class OutboxWorker:
             self._backlog = True
             return succeed(0)
         busy = dict(self._by_nas)
-        d: Deferred[Any] = deferToThreadPool(self.reactor, self.pool, self._claim, self._now(), free, busy)
+        d: Deferred[Any] = deferToThreadPool(self.reactor, self.pool, self._claim, self._now(), free, busy,
+                                             self._recover_own)  # fmt: skip
         d.addCallbacks(self._claimed, self._claim_failed)
         self._polling = d
         d.addBoth(self._polled)
@@ -206,12 +212,15 @@ class OutboxWorker:
         self._check_idle()
         return count
 
-    def _claim(self, now: dt.datetime, limit: int, busy: dict[int | None, int]) -> tuple[list[OutboxRow], bool]:
+    def _claim(self, now: dt.datetime, limit: int, busy: dict[int | None, int],
+               recover_own: bool = False) -> tuple[list[OutboxRow], bool]:  # fmt: skip
         """On a pool thread: claim up to ``limit`` due rows within the per-NAS bound."""
         due = or_(
             and_(Outbox.status == _PENDING, Outbox.next_attempt_at <= now),
             and_(Outbox.status == _RUNNING, Outbox.lease_until < now),
         )
+        if recover_own:  # our previous life's claims: that process is gone, its leases need not run out
+            due = or_(due, and_(Outbox.status == _RUNNING, Outbox.claimed_by == self.node_id))
         full = [nas for nas, n in busy.items() if nas is not None and n >= self.per_nas]
         query = select(Outbox.id, Outbox.nas_id).where(due)
         if full:
@@ -251,6 +260,7 @@ class OutboxWorker:
     def _claimed(self, claimed: tuple[list[OutboxRow], bool]) -> int:
         rows, backlog = claimed
         self._backlog = backlog
+        self._recover_own = False
         self.claimed += len(rows)
         for row in rows:
             try:

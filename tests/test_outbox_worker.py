@@ -39,7 +39,7 @@ class Rig:
 
     def worker(self, handlers: dict[str, Any], *, node_id: str = "node-a", ctx: Context | None = None,
                **overrides: Any) -> OutboxWorker:  # fmt: skip
-        options = {k: overrides.pop(k) for k in list(overrides) if k in ("concurrency", "handler_timeout")}
+        options = {k: overrides.pop(k) for k in list(overrides) if k in ("concurrency", "handler_timeout", "recover_own_claims")}
         worker = OutboxWorker(ctx or self.ctx, self.clock, handlers, node_id=node_id,
                               settings=replace(SETTINGS, **overrides), pool=self.pool, rng=lambda: 0.0, **options)  # fmt: skip
         self.workers.append(worker)
@@ -292,3 +292,15 @@ def test_two_workers_never_run_the_same_row(rig: Rig, settings: Any) -> None:
             rig.loop.run_until(w.stop())
         rig.workers.clear()
         other.close()
+
+
+def test_a_restarted_node_recovers_its_own_claims_at_once(rig: Rig) -> None:
+    [row_id] = rig.enqueue()
+    with rig.ctx.transaction() as uow:  # this node's previous process was killed mid-attempt
+        uow.session.execute(update(Outbox).where(Outbox.id == row_id).values(
+            status="running", claimed_by="node-a", attempts=1, lease_until=rig.now() + dt.timedelta(seconds=30)))  # fmt: skip
+    stranger = rig.worker({"coa": ok}, node_id="node-b", recover_own_claims=True)
+    assert rig.poll(stranger) == 0
+    restarted = rig.worker({"coa": ok}, node_id="node-a", recover_own_claims=True)
+    assert rig.poll(restarted) == 1
+    assert (rig.row(row_id).status, rig.row(row_id).attempts) == ("done", 2)
