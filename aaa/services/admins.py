@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hmac
 import secrets
 import struct
@@ -69,7 +70,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not a real password, for timing only")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown users (made on first need: hashing costs a while)."""
+    return _hasher.hash("not a real password, for timing only")
 
 
 class TotpRequired(PermissionDenied):
@@ -262,7 +268,7 @@ def ensure_demo_admin(ctx: Context, *, actor: str = "demo") -> str:
 def _check_password(user: AdminUser | None, password: str) -> bool:
     """argon2 verification; an unknown user still costs one hash so timing does not tell."""
     try:
-        return _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+        return _hasher.verify(user.password_hash if user else _dummy_hash(), password) and user is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -1,0 +1,203 @@
+"""The admin TUI driven with Textual's Pilot: login, search, actions from the subscriber detail, roles, reveal."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import select
+from textual.worker import WorkerCancelled, WorkerFailed
+
+from aaa.db.models import AcctSession, Nas, utcnow
+from aaa.demo import load_demo
+from aaa.services import admins, audit, outbox, subscribers
+from tui.app import AdminApp
+from tui.navigation import NAVIGATION
+from tui.screens.dashboard import DashboardScreen
+from tui.screens.login import LoginScreen
+from tui.screens.subscriber_detail import SubscriberDetailScreen
+from tui.screens.subscribers import SubscribersScreen
+from tui.widgets.dialogs import ConfirmDialog
+
+SIZE = (120, 40)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch):
+    """argon2 with its production cost takes most of a second here; tests use a cheap setting."""
+    monkeypatch.setattr(admins, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+def drive(test):
+    """Run an async Pilot test on its own event loop (no async pytest plugin needed)."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        asyncio.run(test(*args, **kwargs))
+
+    return run
+
+
+@pytest.fixture
+def demo(ctx):
+    load_demo(ctx, count=20)
+    admins.ensure_demo_admin(ctx)
+    admins.add_admin(ctx, username="carla", password="auditora1", role="auditor", actor="test")
+    return ctx
+
+
+def open_session(ctx, login: str) -> None:
+    with ctx.transaction() as uow:
+        now = utcnow()
+        uow.session.add(AcctSession(
+            nas_id=uow.session.scalar(select(Nas.id)), acct_session_id="81a00001", login=login,
+            framed_ip="100.64.0.9", started_at=now, updated_at=now,
+        ))
+
+
+async def settle(pilot) -> None:
+    """Let workers finish and their results reach the screen."""
+    for _ in range(3):
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except (WorkerCancelled, WorkerFailed):
+            pass
+        await pilot.pause()
+
+
+async def log_in(pilot, username: str = "admin", password: str = "admin123") -> None:
+    screen = pilot.app.screen
+    screen.query_one("#username").value = username
+    screen.query_one("#password").value = password
+    screen.query_one("#password").focus()
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def open_detail(pilot, text: str) -> SubscriberDetailScreen:
+    await pilot.press("2")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, SubscribersScreen)
+    pilot.app.screen.query_one("#search").value = text  # as if typed: Input.Changed, debounce
+    await pilot.pause(0.4)
+    await settle(pilot)
+    await pilot.press("enter", "enter")  # Enter moves to the results, Enter opens the row
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, SubscriberDetailScreen)
+    return pilot.app.screen
+
+
+@drive
+async def test_login_with_good_password_opens_the_dashboard(demo):
+    app = AdminApp(demo, language="en")
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot)
+        assert app.admin == admins.AdminSession("admin", "admin")
+        assert isinstance(app.screen, DashboardScreen)
+        assert ("active", 23) in app.screen.query_one("#card-subscribers").lines
+
+
+@drive
+async def test_login_with_bad_password_stays_on_login_and_says_why(demo):
+    app = AdminApp(demo, language="en")
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, password="wrong-one")
+        assert app.admin is None and isinstance(app.screen, LoginScreen)
+        assert "invalid username or password" in str(app.screen.query_one("#login-message").render())
+
+
+@drive
+async def test_locked_user_cannot_log_in_even_with_the_right_password(demo):
+    for _ in range(admins.MAX_FAILED_LOGINS):
+        with pytest.raises(admins.PermissionDenied):
+            admins.authenticate(demo, "admin", "wrong-one")
+    app = AdminApp(demo, language="en")
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot)
+        assert app.admin is None
+        assert "locked" in str(app.screen.query_one("#login-message").render())
+
+
+@drive
+async def test_search_finds_a_subscriber_by_part_of_the_customer_name(demo):
+    app = AdminApp(demo, language="en")
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot)
+        detail = await open_detail(pilot, "da sil")
+        assert detail.login == "maria"
+
+
+@drive
+async def test_suspend_from_the_detail_lands_in_the_database_and_the_outbox(demo):
+    open_session(demo, "maria")
+    app = AdminApp(demo, language="en")
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot)
+        detail = await open_detail(pilot, "maria")
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert subscribers.show_subscriber(demo, "maria")["status"] == "suspended"
+        rows = outbox.list_rows(demo)
+        assert [r["payload"]["cause"] for r in rows] == ["status:suspended"]
+        assert detail.query_one("#outbox-rows").row_count == 1
+        assert subscribers.show_subscriber(demo, "maria")["history"][0]["actor"] == "admin:admin"
+
+
+@drive
+async def test_cancelled_confirmation_changes_nothing(demo):
+    app = AdminApp(demo, language="en")
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot)
+        await open_detail(pilot, "maria")
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("escape")
+        await settle(pilot)
+        assert subscribers.show_subscriber(demo, "maria")["status"] == "active"
+
+
+@drive
+async def test_auditor_is_not_offered_suspend_and_the_key_does_nothing(demo):
+    app = AdminApp(demo, language="en")
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, "carla", "auditora1")
+        detail = await open_detail(pilot, "maria")
+        assert not detail.query("#do-suspend") and not detail.query("#do-reveal")
+        await pilot.press("s")
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmDialog)
+        assert subscribers.show_subscriber(demo, "maria")["status"] == "active"
+
+
+@drive
+async def test_reveal_shows_personal_data_and_is_audited(demo):
+    app = AdminApp(demo, language="en")
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot)
+        detail = await open_detail(pilot, "maria")
+        masked = str(detail.query_one("#customer-info").render())
+        assert "52998224725" not in masked
+        await pilot.press("v")
+        await pilot.pause()
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert "52998224725" in str(detail.query_one("#customer-info").render())
+        entry = audit.list_entries(demo)[0]
+        assert (entry["action"], entry["actor"]) == ("customer.reveal", "admin:admin")
+
+
+@drive
+async def test_every_place_opens_without_errors_in_portuguese(demo):
+    app = AdminApp(demo)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await log_in(pilot)
+        for place in NAVIGATION:
+            app.action_goto(place.mode)
+            await settle(pilot)
+        assert not [n for n in app._notifications if n.severity == "error"]
+        assert app.screen.title == "Plugins"

@@ -1,0 +1,204 @@
+"""One subscriber: data, customer (masked until revealed), history, sessions, outbox rows, and actions.
+
+Actions (suspend, reactivate, change plan, reset password, reveal) go through a dialog and then the
+service layer with ``actor=admin:<username>``, behind :func:`aaa.services.admins.perform`, so a role
+that may not do them is refused there too; the screen does not even offer them to such a role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from textual import on, work
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Button, DataTable, Label, Static
+
+from aaa.services import admins, customers, overview, plans, subscribers
+from tui.i18n import t
+from tui.screens.base import AdminScreen
+from tui.widgets import tables
+from tui.widgets.dialogs import ChooseDialog, ConfirmDialog, SecretDialog
+
+#: screen action -> service-layer permission (also which buttons exist)
+ACTIONS: dict[str, str] = {
+    "suspend": "subscriber.suspend",
+    "reactivate": "subscriber.reactivate",
+    "set_plan": "subscriber.set_plan",
+    "reset_password": "subscriber.reset_password",
+    "reveal": "customer.reveal",
+}
+
+
+class SubscriberDetailScreen(AdminScreen):
+    TITLE_KEY = "screen.subscriber"
+    BINDINGS = [
+        Binding("escape", "back", "action.back"),
+        Binding("s", "suspend", "action.suspend"),
+        Binding("a", "reactivate", "action.reactivate"),
+        Binding("p", "set_plan", "action.set_plan"),
+        Binding("w", "reset_password", "action.reset_password"),
+        Binding("v", "reveal", "action.reveal"),
+        Binding("f5", "refresh", "action.refresh"),
+    ]
+
+    def __init__(self, login: str) -> None:
+        super().__init__()
+        self.login = login
+        self.data: dict[str, Any] = {}
+        self.customer: dict[str, Any] | None = None
+        self.known_outbox: set[int] = set()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ACTIONS:
+            return self.can(ACTIONS[action])
+        return True
+
+    def compose_body(self) -> Iterable[Widget]:
+        with VerticalScroll(id="detail"):
+            with Horizontal(id="detail-top"):
+                with Vertical(classes="panel"):
+                    yield Label(t("detail.subscriber"), classes="panel-title")
+                    yield Static("", id="subscriber-info")
+                with Vertical(classes="panel"):
+                    yield Label(t("detail.customer"), classes="panel-title")
+                    yield Static("", id="customer-info")
+            with Horizontal(id="actions"):
+                for action, permission in ACTIONS.items():
+                    if self.can(permission):
+                        yield Button(t(f"action.{action}"), id=f"do-{action}", classes="action")
+            yield Label(t("detail.outbox"), classes="panel-title")
+            yield DataTable(id="outbox-rows")
+            yield Label(t("detail.history"), classes="panel-title")
+            yield DataTable(id="history")
+            yield Label(t("detail.sessions"), classes="panel-title")
+            yield DataTable(id="sessions")
+
+    def on_mount(self) -> None:
+        self.title = t(self.TITLE_KEY, login=self.login)
+        tables.setup(self.query_one("#outbox-rows", DataTable), ("col.id", "col.kind", "col.status", "col.attempts", "col.created", "col.error"))
+        tables.setup(self.query_one("#history", DataTable), ("col.at", "col.kind", "col.change", "col.actor"))
+        tables.setup(self.query_one("#sessions", DataTable), ("col.started", "col.ip", "col.mac", "col.in", "col.out", "col.status"))
+        self.action_refresh()
+
+    # --- loading ------------------------------------------------------------------------------------
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="detail")
+    def load(self, notice: str | None = None) -> None:
+        data = subscribers.show_subscriber(self.ctx, self.login)
+        customer = customers.show_customer(self.ctx, data["customer_id"], actor=self.admin.actor) if data["customer_id"] else None
+        rows = overview.subscriber_outbox(self.ctx, self.login)
+        self.call_ui(self.show, data, customer, rows, notice)
+
+    def show(self, data: dict[str, Any], customer: dict[str, Any] | None, rows: list[dict[str, Any]], notice: str | None) -> None:
+        self.data = data
+        if customer is not None and not (self.customer and self.customer.get("revealed") and self.customer["id"] == customer["id"]):
+            self.customer = customer
+        self.query_one("#subscriber-info", Static).update(
+            "\n".join(
+                f"[b]{label}[/b]  {tables.cell(data.get(key))}"
+                for label, key in (
+                    (t("col.login"), "login"), (t("col.plan"), "plan"), (t("col.status"), "status"),
+                    (t("col.ip"), "static_ipv4"), (t("col.mac"), "mac_binding"), (t("col.customer"), "customer_name"),
+                )
+            )
+        )
+        self.show_customer()
+        new = [r for r in rows if r["id"] not in self.known_outbox]
+        self.known_outbox.update(r["id"] for r in rows)
+        tables.fill(
+            self.query_one("#outbox-rows", DataTable), rows, "id",
+            lambda r: (r["id"], r["kind"], r["status"], r["attempts"], tables.when(r["created_at"]), r["last_error"]),
+        )
+        tables.fill(
+            self.query_one("#history", DataTable), [dict(h, n=i) for i, h in enumerate(data["history"])], "n",
+            lambda h: (tables.when(h["at"]), h["kind"], f"{h['from']} → {h['to']}", h["actor"]),
+        )
+        tables.fill(
+            self.query_one("#sessions", DataTable), data["sessions"], "id",
+            lambda s: (
+                tables.when(s["started_at"]), s["framed_ip"], s["calling_station_id"], tables.octets(s["input_octets"]),
+                tables.octets(s["output_octets"]), "online" if s["stopped_at"] is None else tables.when(s["stopped_at"]),
+            ),
+        )
+        if notice is not None:
+            self.notify(notice.format(rows=len(new)))
+
+    def show_customer(self) -> None:
+        c = self.customer
+        text = t("detail.no_customer") if c is None else "\n".join(
+            f"[b]{label}[/b]  {tables.cell(c.get(key))}"
+            for label, key in (
+                (t("col.name"), "name"), (t("detail.document"), "document"), (t("detail.phone"), "phone"),
+                (t("detail.email"), "email"), (t("detail.address"), "address"),
+            )
+        )
+        self.query_one("#customer-info", Static).update(text)
+
+    # --- actions ------------------------------------------------------------------------------------
+
+    @on(Button.Pressed, ".action")
+    def button(self, event: Button.Pressed) -> None:
+        assert event.button.id is not None
+        self.run_action(event.button.id.removeprefix("do-"))
+
+    def confirm(self, question: str, then: Callable[[], None]) -> None:
+        self.app.push_screen(ConfirmDialog(question), lambda yes: then() if yes else None)
+
+    def action_suspend(self) -> None:
+        self.confirm(t("confirm.suspend", login=self.login), lambda: self.act("subscriber.suspend", subscribers.suspend, "done.suspend"))
+
+    def action_reactivate(self) -> None:
+        self.confirm(t("confirm.reactivate", login=self.login), lambda: self.act("subscriber.reactivate", subscribers.reactivate, "done.reactivate"))
+
+    def action_set_plan(self) -> None:
+        self.choose_plan()
+
+    @work(thread=True, exit_on_error=False, group="detail-action")
+    def choose_plan(self) -> None:
+        names = [p["name"] for p in plans.list_plans(self.ctx) if p["name"] != self.data.get("plan")]
+        self.call_ui(self.app.push_screen, ChooseDialog(t("prompt.plan"), names), self.plan_chosen)
+
+    def plan_chosen(self, plan: str | None) -> None:
+        if plan:
+            self.confirm(
+                t("confirm.set_plan", login=self.login, plan=plan),
+                lambda: self.act("subscriber.set_plan", subscribers.set_plan, "done.set_plan", plan, plan=plan),
+            )
+
+    def action_reset_password(self) -> None:
+        def chosen(password: str | None) -> None:
+            if password:
+                self.act("subscriber.reset_password", subscribers.update_subscriber, "done.reset_password", password=password)
+
+        self.app.push_screen(SecretDialog(t("prompt.password", login=self.login)), chosen)
+
+    def action_reveal(self) -> None:
+        if self.customer is None:
+            return
+        self.confirm(t("confirm.reveal", name=self.customer["name"]), self.reveal)
+
+    def run_action(self, name: str) -> None:
+        if self.check_action(name, ()):
+            getattr(self, f"action_{name}")()
+
+    @work(thread=True, exit_on_error=False, group="detail-action")
+    def act(self, permission: str, function: Callable[..., Any], done: str, *args: Any, plan: str = "", **kwargs: Any) -> None:
+        """Run a service function as this admin, then reload and tell how many outbox rows it queued."""
+        admins.perform(self.admin, permission, function, self.ctx, self.login, *args, **kwargs)
+        self.call_ui(self.load, t(done, login=self.login, plan=plan, rows="{rows}"))
+
+    @work(thread=True, exit_on_error=False, group="detail-action")
+    def reveal(self) -> None:
+        assert self.customer is not None
+        shown = admins.perform(self.admin, "customer.reveal", customers.show_customer, self.ctx, self.customer["id"], reveal=True)
+        self.call_ui(self.revealed, shown)
+
+    def revealed(self, customer: dict[str, Any]) -> None:
+        self.customer = dict(customer, revealed=True)
+        self.show_customer()

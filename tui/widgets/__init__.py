@@ -1,0 +1,1 @@
+"""Reusable widgets and dialogs of the TUI."""
