@@ -89,7 +89,7 @@ def demo_cmd(app: App, count: int, if_empty: bool) -> None:
 
 
 def _register_builtin_commands() -> None:
-    from aaa.cli import bench, resources, serve  # noqa: F401  (commands register themselves on import)
+    from aaa.cli import admin, bench, resources, serve  # noqa: F401  (commands register themselves on import)
 
 
 def _register_plugin_commands(argv: list[str]) -> None:
