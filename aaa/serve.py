@@ -155,10 +155,8 @@ class Service:
         self.reactor.addSystemEventTrigger("before", "shutdown", self.stop)
 
     def _start_outbox(self) -> None:
-        try:
-            from aaa.outbox_handlers import start_outbox_worker
-        except ImportError:
-            return
+        from aaa.outbox_handlers import start_outbox_worker
+
         self.outbox_worker = start_outbox_worker(self)
 
     def _every(self, seconds: float, function: Any) -> None:
@@ -224,7 +222,7 @@ class Service:
             worker=self.options.index,
             pid=os.getpid(),
         )
-        if self.outbox_worker is not None and hasattr(self.outbox_worker, "counters"):
+        if self.outbox_worker is not None:
             data["outbox"] = self.outbox_worker.counters()
         return data
 
