@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import partial
+from typing import ClassVar
 
 from textual.app import App, SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from aaa.context import Context
@@ -23,7 +24,8 @@ from tui.screens.login import LoginScreen
 class AdminApp(App[None]):
     CSS_PATH = "styles.tcss"
     MODES = {p.mode: p.factory for p in NAVIGATION}
-    BINDINGS = [Binding(p.key, f"goto('{p.mode}')", p.title_key, show=False) for p in NAVIGATION] + [
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(Binding(p.key, f"goto('{p.mode}')", p.title_key, show=False) for p in NAVIGATION),
         Binding("f1,question_mark", "help", "action.help"),
         Binding("ctrl+q", "quit", "action.quit"),
     ]

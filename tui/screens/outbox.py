@@ -57,7 +57,12 @@ class OutboxScreen(TableScreen):
         if not table.row_count:
             return
         row_id = int(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
-        self.app.push_screen(ConfirmDialog(t("confirm.retry", id=row_id)), lambda yes: self.retry(row_id) if yes else None)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.retry(row_id)
+
+        self.app.push_screen(ConfirmDialog(t("confirm.retry", id=row_id)), answered)
 
     @work(thread=True, exit_on_error=False, group="outbox-action")
     def retry(self, row_id: int) -> None:

@@ -145,10 +145,14 @@ class SubscriberDetailScreen(AdminScreen):
     @on(Button.Pressed, ".action")
     def button(self, event: Button.Pressed) -> None:
         assert event.button.id is not None
-        self.run_action(event.button.id.removeprefix("do-"))
+        self.start_action(event.button.id.removeprefix("do-"))
 
-    def confirm(self, question: str, then: Callable[[], None]) -> None:
-        self.app.push_screen(ConfirmDialog(question), lambda yes: then() if yes else None)
+    def confirm(self, question: str, then: Callable[[], object]) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then()
+
+        self.app.push_screen(ConfirmDialog(question), answered)
 
     def action_suspend(self) -> None:
         self.confirm(t("confirm.suspend", login=self.login), lambda: self.act("subscriber.suspend", subscribers.suspend, "done.suspend"))
@@ -183,7 +187,7 @@ class SubscriberDetailScreen(AdminScreen):
             return
         self.confirm(t("confirm.reveal", name=self.customer["name"]), self.reveal)
 
-    def run_action(self, name: str) -> None:
+    def start_action(self, name: str) -> None:
         if self.check_action(name, ()):
             getattr(self, f"action_{name}")()
 
