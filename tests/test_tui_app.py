@@ -201,3 +201,50 @@ async def test_every_place_opens_without_errors_in_portuguese(demo):
             await settle(pilot)
         assert not [n for n in app._notifications if n.severity == "error"]
         assert app.screen.title == "Plugins"
+
+
+@drive
+async def test_a_failing_query_becomes_a_notification_not_a_crash(demo):
+    app = AdminApp(demo, language="en")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await log_in(pilot)
+        app.push_screen(SubscriberDetailScreen("ghost"))
+        await settle(pilot)
+        errors = [n.message for n in app._notifications if n.severity == "error"]
+        assert errors == ["subscriber 'ghost' not found"] and app.is_running
+
+
+@drive
+async def test_plugin_screens_are_registered_and_open_from_the_plugins_screen(demo):
+    from textual.screen import Screen
+    from textual.widgets import Static
+
+    from aaa import hookimpl
+
+    class OltScreen(Screen[None]):
+        def compose(self):
+            yield Static("OLT list")
+
+    class Plugin:
+        @hookimpl
+        def aaa_register_tui_screens(self, register):
+            register("olt", "OLTs and ONUs", OltScreen)
+
+    demo.pm.register(Plugin(), name="olt-test")
+    app = AdminApp(demo, language="en")
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot)
+        assert "OLTs and ONUs" in [c.title for c in app.get_system_commands(app.screen)]
+        app.action_goto("plugins")
+        await settle(pilot)
+        assert "olt-test" in [row["name"] for row in app.screen.rows]
+        app.screen.query_one("#plugin-screens").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, OltScreen)
+
+
+def test_english_and_portuguese_have_the_same_keys():
+    from tui.i18n import EN, PT_BR
+
+    assert set(EN) == set(PT_BR)
