@@ -31,6 +31,7 @@ class UnitOfWork:
 
     session: Session
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    outbox_ids: list[int] = field(default_factory=list)  # rows queued in this transaction
 
     def emit(self, hook: str, **kwargs: Any) -> None:
         self.events.append((hook, kwargs))

@@ -9,6 +9,7 @@ import click
 from aaa.cli import cli
 from aaa.cli.app import App, pass_app
 from aaa.cli.output import emit
+from aaa.cli.waiting import timeout_option, wait_for_outbox, wait_option
 from aaa.services import audit, customers, nas, outbox, plans, sessions, subscribers
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -146,10 +147,16 @@ def plan_show(app: App, name: str, as_json: bool) -> None:
 @click.option("--down")
 @click.option("--up")
 @with_plan_options
+@wait_option
+@timeout_option
 @json_option
 @pass_app
-def plan_update(app: App, name: str, as_json: bool, **fields: object) -> None:
-    emit(plans.update_plan(app.context(), name, actor=app.actor, **fields), as_json)
+def plan_update(app: App, name: str, wait: bool, timeout: float, as_json: bool, **fields: object) -> None:
+    """Change a plan; every open session on it is updated by CoA through the outbox."""
+    result = plans.update_plan(app.context(), name, actor=app.actor, **fields)
+    emit(result, as_json)
+    if wait:
+        wait_for_outbox(app.context(), result, timeout=timeout)
 
 
 @plan_group.command("delete")
@@ -300,29 +307,46 @@ def subscriber_delete(app: App, login: str) -> None:
 @subscriber_group.command("suspend")
 @click.argument("login")
 @click.option("--reason")
+@wait_option
+@timeout_option
 @json_option
 @pass_app
-def subscriber_suspend(app: App, login: str, reason: str | None, as_json: bool) -> None:
+def subscriber_suspend(app: App, login: str, reason: str | None, wait: bool, timeout: float, as_json: bool) -> None:
     """Suspend: open sessions get the suspended treatment through CoA/Disconnect."""
-    emit(subscribers.suspend(app.context(), login, actor=app.actor, reason=reason), as_json)
+    result = subscribers.suspend(app.context(), login, actor=app.actor, reason=reason)
+    emit(result, as_json)
+    if wait:
+        wait_for_outbox(app.context(), result, timeout=timeout)
 
 
 @subscriber_group.command("reactivate")
 @click.argument("login")
 @click.option("--reason")
+@wait_option
+@timeout_option
 @json_option
 @pass_app
-def subscriber_reactivate(app: App, login: str, reason: str | None, as_json: bool) -> None:
-    emit(subscribers.reactivate(app.context(), login, actor=app.actor, reason=reason), as_json)
+def subscriber_reactivate(app: App, login: str, reason: str | None, wait: bool, timeout: float, as_json: bool) -> None:
+    """Reactivate (no fee, ever): open sessions get the plan back through CoA/Disconnect."""
+    result = subscribers.reactivate(app.context(), login, actor=app.actor, reason=reason)
+    emit(result, as_json)
+    if wait:
+        wait_for_outbox(app.context(), result, timeout=timeout)
 
 
 @subscriber_group.command("set-plan")
 @click.argument("login")
 @click.argument("plan")
+@wait_option
+@timeout_option
 @json_option
 @pass_app
-def subscriber_set_plan(app: App, login: str, plan: str, as_json: bool) -> None:
-    emit(subscribers.set_plan(app.context(), login, plan, actor=app.actor), as_json)
+def subscriber_set_plan(app: App, login: str, plan: str, wait: bool, timeout: float, as_json: bool) -> None:
+    """Move to another plan: open sessions get the new speed by CoA (Disconnect if the router refuses)."""
+    result = subscribers.set_plan(app.context(), login, plan, actor=app.actor)
+    emit(result, as_json)
+    if wait:
+        wait_for_outbox(app.context(), result, timeout=timeout)
 
 
 @subscriber_group.command("trust-unlock")

@@ -41,6 +41,7 @@ def enqueue(
             session.flush()
     except IntegrityError:
         return None
+    uow.outbox_ids.append(row.id)
     return row
 
 
@@ -72,6 +73,19 @@ def list_rows(ctx: Context, *, failed: bool = False, status: str | None = None, 
                 raise ValidationError(f"unknown outbox status {status!r}")
             query = query.where(Outbox.status == status)
         return [as_dict(r) for r in session.scalars(query)]
+
+
+def progress(ctx: Context, ids: list[int]) -> dict[str, int]:
+    """How many of the rows ``ids`` are in each status (for ``--wait``)."""
+    from sqlalchemy import func
+
+    result: dict[str, int] = {}
+    with ctx.sessions() as session:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for status, n in session.execute(select(Outbox.status, func.count()).where(Outbox.id.in_(chunk)).group_by(Outbox.status)):
+                result[status] = result.get(status, 0) + int(n)
+    return result
 
 
 def counts(ctx: Context) -> dict[str, int]:

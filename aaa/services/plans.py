@@ -9,11 +9,12 @@ from sqlalchemy import func, select
 
 from aaa import validate
 from aaa.context import Context
-from aaa.db.models import Plan, Subscriber
+from aaa.db.models import AcctSession, Plan, Subscriber
 from aaa.errors import ConflictError, ValidationError
 from aaa.rates import format_rate, parse_pair, parse_rate, parse_size
 from aaa.services import audit
 from aaa.services.common import ensure_free, find
+from aaa.services.subscribers import queue_session
 
 _OPTIONAL_INTS = ("session_timeout", "idle_timeout", "interim_interval", "burst_time_seconds")
 
@@ -120,12 +121,23 @@ def show_plan(ctx: Context, name: str) -> dict[str, Any]:
 
 
 def update_plan(ctx: Context, name: str, *, actor: str, **fields: Any) -> dict[str, Any]:
-    """Change a plan; subscribers on it get the new values at their next login (or by CoA, see policy)."""
+    """Change a plan. Open sessions of its subscribers are queued for a CoA with the new values (a
+    plan used by thousands is carried out by the outbox with bounded concurrency); the result's
+    ``outbox`` lists the queued rows."""
     with ctx.transaction() as uow:
         plan = find(uow.session, Plan, Plan.name, name, "plan")
         _apply(plan, fields)
-        audit.record(uow, actor=actor, action="plan.update", target=name, detail={"fields": sorted(k for k, v in fields.items() if v is not None)})
-        return as_dict(plan)
+        uow.session.flush()
+        sessions = uow.session.execute(
+            select(AcctSession, Subscriber.id)
+            .join(Subscriber, Subscriber.login == AcctSession.login)
+            .where(Subscriber.plan_id == plan.id, AcctSession.stopped_at.is_(None))
+        ).all()
+        for row, subscriber_id in sessions:
+            queue_session(uow, row, subscriber_id, cause="plan", tag=f"plan-{plan.id}-{plan.change_seq}")
+        changed = sorted(k for k, v in fields.items() if v is not None)
+        audit.record(uow, actor=actor, action="plan.update", target=name, detail={"fields": changed, "sessions": len(sessions)})
+        return {**as_dict(plan), "outbox": uow.outbox_ids}
 
 
 def delete_plan(ctx: Context, name: str, *, actor: str) -> None:

@@ -200,21 +200,23 @@ def open_sessions(session: Session, login: str) -> list[AcctSession]:
     return list(session.scalars(select(AcctSession).where(AcctSession.login == login, AcctSession.stopped_at.is_(None))))
 
 
+def queue_session(uow: UnitOfWork, row: AcctSession, subscriber_id: int | None, *, cause: str, tag: str) -> bool:
+    """One ``radius.reauthorize`` row for an open session; ``tag`` makes the idempotency key."""
+    payload = {
+        "session_id": row.id,
+        "login": row.login,
+        "acct_session_id": row.acct_session_id,
+        "framed_ip": row.framed_ip,
+        "nas_id": row.nas_id,
+        "cause": cause,
+    }
+    key = f"{REAUTHORIZE}:{row.id}:{tag}"
+    return outbox.enqueue(uow, kind=REAUTHORIZE, key=key, payload=payload, nas_id=row.nas_id, subscriber_id=subscriber_id) is not None
+
+
 def queue_reauthorize(uow: UnitOfWork, sub: Subscriber, *, cause: str, event_id: int) -> int:
     """One outbox row per open session of ``sub``; returns how many were queued."""
-    queued = 0
-    for row in open_sessions(uow.session, sub.login):
-        payload = {
-            "session_id": row.id,
-            "login": sub.login,
-            "acct_session_id": row.acct_session_id,
-            "framed_ip": row.framed_ip,
-            "nas_id": row.nas_id,
-            "cause": cause,
-        }
-        if outbox.enqueue(uow, kind=REAUTHORIZE, key=f"{REAUTHORIZE}:{row.id}:{event_id}", payload=payload, nas_id=row.nas_id, subscriber_id=sub.id):
-            queued += 1
-    return queued
+    return sum(queue_session(uow, row, sub.id, cause=cause, tag=str(event_id)) for row in open_sessions(uow.session, sub.login))
 
 
 def record_event(uow: UnitOfWork, sub: Subscriber, *, kind: str, old: str | None, new: str | None, actor: str, reason: str | None) -> SubscriberEvent:
@@ -241,10 +243,11 @@ def change_status(uow: UnitOfWork, sub: Subscriber, new_status: str, *, actor: s
 
 
 def set_status(ctx: Context, login: str, new_status: str, *, actor: str, reason: str | None = None) -> dict[str, Any]:
+    """Change the status; the result's ``outbox`` lists the rows queued for open sessions."""
     with ctx.transaction() as uow:
         sub = _load(uow.session, login)
         change_status(uow, sub, new_status, actor=actor, reason=reason)
-        return as_dict(sub)
+        return {**as_dict(sub), "outbox": uow.outbox_ids}
 
 
 def suspend(ctx: Context, login: str, *, actor: str, reason: str | None = None) -> dict[str, Any]:
@@ -262,13 +265,13 @@ def set_plan(ctx: Context, login: str, plan: str, *, actor: str) -> dict[str, An
         new_plan = find(uow.session, Plan, Plan.name, plan, "plan")
         old_name = sub.plan.name
         if new_plan.id == sub.plan_id:
-            return as_dict(sub)
+            return {**as_dict(sub), "outbox": []}
         sub.plan = new_plan
         event = record_event(uow, sub, kind="plan", old=old_name, new=new_plan.name, actor=actor, reason=None)
         queued = queue_reauthorize(uow, sub, cause="plan", event_id=event.id)
         uow.emit("aaa_subscriber_plan_changed", subscriber=as_dict(sub), old_plan=old_name, new_plan=new_plan.name, actor=actor)
         audit.record(uow, actor=actor, action="subscriber.set_plan", target=login, detail={"from": old_name, "to": new_plan.name, "sessions": queued})
-        return as_dict(sub)
+        return {**as_dict(sub), "outbox": uow.outbox_ids}
 
 
 def count_by_status(ctx: Context) -> dict[str, int]:
@@ -307,7 +310,7 @@ def trust_unlock(ctx: Context, login: str, *, actor: str, days: int = 3, now: dt
         event = record_event(uow, sub, kind="trust-unlock", old=None, new=iso(sub.trust_unlock_until), actor=actor, reason=f"{days} day(s)")
         queue_reauthorize(uow, sub, cause="trust-unlock", event_id=event.id)
         audit.record(uow, actor=actor, action="subscriber.trust_unlock", target=login, detail={"days": days, "cycle": cycle})
-        return as_dict(sub)
+        return {**as_dict(sub), "outbox": uow.outbox_ids}
 
 
 def expire_trust_unlocks(ctx: Context, now: dt.datetime | None = None) -> int:
