@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -25,8 +26,7 @@ def wait_for_outbox(ctx: Context, result: dict[str, Any], *, timeout: float) -> 
         return
     deadline = time.monotonic() + timeout
     finished = 0
-    progressbar: Any = click.progressbar
-    with progressbar(length=len(ids), label="updating sessions on the routers", file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=len(ids), label="updating sessions on the routers", file=sys.stderr) as bar:
         while True:
             counts = outbox.progress(ctx, ids)
             now_finished = sum(counts.get(s, 0) for s in FINISHED)
