@@ -10,7 +10,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from textual.worker import WorkerCancelled, WorkerFailed
 
-from aaa.db.models import AcctSession, Nas, utcnow
+from aaa.db.models import AcctSession, AuthLog, Nas, utcnow
 from aaa.demo import load_demo
 from aaa.services import admins, audit, outbox, subscribers
 from tui.app import AdminApp
@@ -67,6 +67,21 @@ async def settle(pilot) -> None:
         await pilot.pause()
 
 
+async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
+    """Pause until ``condition()`` holds (timers and workers run meanwhile); fail after ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out waiting for the TUI"
+        await pilot.pause(0.05)
+    await settle(pilot)
+
+
+def search_done(screen, text: str) -> bool:
+    """The results on screen are those of ``text`` (the debounced search has run)."""
+    return screen.shown_search == text
+
+
 async def log_in(pilot, username: str = "admin", password: str = "admin123") -> None:
     screen = pilot.app.screen
     screen.query_one("#username").value = username
@@ -80,9 +95,9 @@ async def open_detail(pilot, text: str) -> SubscriberDetailScreen:
     await pilot.press("2")
     await pilot.pause()
     assert isinstance(pilot.app.screen, SubscribersScreen)
-    pilot.app.screen.query_one("#search").value = text  # as if typed: Input.Changed, debounce
-    await pilot.pause(0.4)
-    await settle(pilot)
+    screen = pilot.app.screen
+    screen.query_one("#search").value = text  # as if typed: Input.Changed, then the debounce timer
+    await wait_for(pilot, lambda: search_done(screen, text))
     await pilot.press("enter", "enter")  # Enter moves to the results, Enter opens the row
     await settle(pilot)
     assert isinstance(pilot.app.screen, SubscriberDetailScreen)
@@ -91,12 +106,17 @@ async def open_detail(pilot, text: str) -> SubscriberDetailScreen:
 
 @drive
 async def test_login_with_good_password_opens_the_dashboard(demo):
+    with demo.transaction() as uow:
+        now = utcnow()
+        uow.session.add_all([AuthLog(at=now, login="maria", result="accept"), AuthLog(at=now, login="x", result="reject")])
+        uow.session.add(AuthLog(at=now, login="y", result="reject"))
     app = AdminApp(demo, language="en")
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot)
         assert app.admin == admins.AdminSession("admin", "admin")
         assert isinstance(app.screen, DashboardScreen)
         assert ("active", 23) in app.screen.query_one("#card-subscribers").lines
+        assert app.screen.query_one("#accepts").data[-1] == 1 and app.screen.query_one("#rejects").data[-1] == 2
 
 
 @drive
@@ -248,3 +268,44 @@ def test_english_and_portuguese_have_the_same_keys():
     from tui.i18n import EN, PT_BR
 
     assert set(EN) == set(PT_BR)
+
+
+@drive
+async def test_reactivate_change_plan_and_reset_password_from_the_detail(demo):
+    open_session(demo, "maria")
+    subscribers.suspend(demo, "maria", actor="test")
+    app = AdminApp(demo, language="en")
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot)
+        detail = await open_detail(pilot, "maria")
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert subscribers.show_subscriber(demo, "maria")["status"] == "active"
+        await pilot.press("p")
+        await settle(pilot)
+        await pilot.press("down", "enter")  # the first other plan
+        await pilot.pause()
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert subscribers.show_subscriber(demo, "maria")["plan"] != "Fibra 300M"
+        await pilot.press("w")
+        await pilot.pause()
+        app.screen.query_one("#secret").value = "nova-senha-1"
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert [e["action"] for e in audit.list_entries(demo)[:3]] == ["subscriber.update", "subscriber.set_plan", "subscriber.status.active"]
+        causes = [r["payload"]["cause"] for r in outbox.list_rows(demo)]
+        assert causes == ["plan", "status:active", "status:suspended"]
+        assert detail.query_one("#outbox-rows").row_count == 3
+
+
+@drive
+async def test_palette_offers_every_screen_and_the_screens_actions(demo):
+    app = AdminApp(demo, language="en")
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot)
+        await open_detail(pilot, "maria")
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Dashboard", "Subscribers", "Outbox", "Plugins", "Suspend", "Reveal personal data"} <= set(titles)

@@ -96,8 +96,17 @@ class AdminApp(App[None]):
                     yield SystemCommand(title, t("screen.open", name=title), partial(self.action_goto, place.mode))
             for name, (title, _factory) in sorted(self.plugin_screens.items()):
                 yield SystemCommand(title, t("screen.open", name=title), partial(self.open_plugin_screen, name))
+            yield from self.screen_actions(screen)
         yield SystemCommand(t("screen.help"), t("help.intro"), self.action_help)
         yield from super().get_system_commands(screen)
+
+    def screen_actions(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """The current screen's own key bindings (those its role allows) as palette entries."""
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if active.node is screen and binding.description and binding.action != "back":
+                key = self.get_key_display(binding)
+                yield SystemCommand(binding.description, key, partial(self.run_action, binding.action, screen))
 
 
 def run(ctx: Context) -> None:

@@ -1,4 +1,5 @@
-"""Read-only summaries for admin screens: the dashboard counters and a subscriber's outbox rows.
+"""Read-only summaries for admin screens: the dashboard counters, authentications per minute and a
+subscriber's outbox rows.
 
 Counting is done in SQL (``COUNT(*)`` on indexed columns) so the dashboard stays cheap on
 100,000 subscribers and many open sessions.
@@ -6,12 +7,13 @@ Counting is done in SQL (``COUNT(*)`` on indexed columns) so the dashboard stays
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, select
 
 from aaa.context import Context
-from aaa.db.models import AcctSession, Nas, Outbox, OutboxStatus, Subscriber
+from aaa.db.models import AcctSession, AuthLog, Nas, Outbox, OutboxStatus, Subscriber, utcnow
 from aaa.services import outbox
 from aaa.services.common import find
 
@@ -42,3 +44,15 @@ def subscriber_outbox(ctx: Context, login: str, *, limit: int = 20) -> list[dict
         sub = find(s, Subscriber, Subscriber.login, login, "subscriber")
         rows = s.scalars(select(Outbox).where(Outbox.subscriber_id == sub.id).order_by(Outbox.id.desc()).limit(limit))
         return [outbox.as_dict(r) for r in rows]
+
+
+def auth_per_minute(ctx: Context, *, minutes: int = 60, now: dt.datetime | None = None) -> dict[str, list[int]]:
+    """Accepts and rejects in each of the last ``minutes`` minutes, oldest first (for a sparkline)."""
+    end = (now or utcnow()).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    start = end - dt.timedelta(minutes=minutes)
+    counts: dict[str, list[int]] = {"accept": [0] * minutes, "reject": [0] * minutes}
+    with ctx.sessions() as s:
+        for at, result in s.execute(select(AuthLog.at, AuthLog.result).where(AuthLog.at >= start, AuthLog.at < end)):
+            if result in counts:
+                counts[result][int((at - start).total_seconds() // 60)] += 1
+    return counts

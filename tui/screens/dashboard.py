@@ -1,4 +1,5 @@
-"""The dashboard: subscribers by status, sessions online, outbox backlog and failures, refreshed live."""
+"""The dashboard: subscribers by status, sessions online, authentications and rejects per minute over
+the last hour, outbox backlog and failures; refreshed by a timer, the queries run in a worker."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any
 
 from textual import work
 from textual.binding import Binding
-from textual.containers import Grid
+from textual.containers import Grid, Vertical
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Label, Sparkline, Static
 
 from aaa.db.models import SubscriberStatus
 from aaa.services import overview
@@ -30,6 +31,11 @@ class DashboardScreen(AdminScreen):
             yield StatCard(t("dash.subscribers"), id="card-subscribers")
             yield StatCard(t("dash.sessions"), id="card-sessions")
             yield StatCard(t("dash.outbox"), id="card-outbox")
+        with Vertical(id="auth-rates"):
+            yield Label(t("dash.accepts", last=0, peak=0), id="accepts-label")
+            yield Sparkline([], id="accepts")
+            yield Label(t("dash.rejects", last=0, peak=0), id="rejects-label")
+            yield Sparkline([], id="rejects")
         yield Static("", id="updated", classes="muted")
 
     def on_mount(self) -> None:
@@ -41,7 +47,9 @@ class DashboardScreen(AdminScreen):
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="dashboard")
     def load(self) -> None:
-        self.call_ui(self.show, overview.dashboard(self.ctx))
+        data = overview.dashboard(self.ctx)
+        data["auth"] = overview.auth_per_minute(self.ctx)
+        self.call_ui(self.show, data)
 
     def show(self, data: dict[str, Any]) -> None:
         by_status = data["subscribers"]
@@ -54,4 +62,8 @@ class DashboardScreen(AdminScreen):
             [(t("dash.backlog"), data["outbox_backlog"]), (t("dash.failed"), data["outbox_failed"])]
             + [(status, n) for status, n in sorted(queue.items())]
         )
+        for kind, widget in (("accept", "accepts"), ("reject", "rejects")):
+            series = data["auth"][kind]
+            self.query_one(f"#{widget}", Sparkline).data = series
+            self.query_one(f"#{widget}-label", Label).update(t(f"dash.{widget}", last=series[-1], peak=max(series)))
         self.query_one("#updated", Static).update(t("dash.updated", time=dt.datetime.now().strftime("%H:%M:%S")))

@@ -42,6 +42,7 @@ class SubscribersScreen(AdminScreen):
     def __init__(self) -> None:
         super().__init__()
         self.page = 0
+        self.shown_search: str | None = None  # the search text whose results are on screen
         self._debounce: Timer | None = None
 
     def compose_body(self) -> Iterable[Widget]:
@@ -85,9 +86,10 @@ class SubscribersScreen(AdminScreen):
     def search(self, text: str, status: str | None, page: int) -> None:
         rows = subscribers.list_subscribers(self.ctx, search=text or None, status=status, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
         if not get_current_worker().is_cancelled:
-            self.call_ui(self.show, rows, page)
+            self.call_ui(self.show, rows, page, text)
 
-    def show(self, rows: list[dict[str, Any]], page: int) -> None:
+    def show(self, rows: list[dict[str, Any]], page: int, text: str) -> None:
+        self.shown_search = text
         tables.fill(
             self.query_one(DataTable), rows, "login",
             lambda r: (r["login"], r["customer_name"], r["plan"], r["status"], r["static_ipv4"], r["mac_binding"]),
