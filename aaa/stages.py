@@ -95,6 +95,13 @@ def as_result(value: Any) -> Result:
         return Result.FAIL
 
 
+def _fold(best: Result, result: Result) -> Result:
+    """The stage's result so far after one more implementation: an ending result wins at once."""
+    if result in _ENDING or _RANK.get(result, 0) > _RANK[best]:
+        return result
+    return best
+
+
 def _is_async(value: Any) -> bool:
     return isinstance(value, Deferred) or inspect.isawaitable(value)
 
@@ -123,11 +130,9 @@ class StageRunner:
             value = function(request)
             if _is_async(value):
                 return self._continue(chain, index, value, request, best)
-            result = as_result(value)
-            if result in _ENDING:
-                return result
-            if _RANK.get(result, 0) > _RANK[best]:
-                best = result
+            best = _fold(best, as_result(value))
+            if best in _ENDING:
+                return best
         return best
 
     def _continue(
@@ -141,11 +146,9 @@ class StageRunner:
                     value = function(request)
                 if _is_async(value):
                     value = await value
-                result = as_result(value)
-                if result in _ENDING:
-                    return result
-                if _RANK.get(result, 0) > _RANK[best]:
-                    best = result
+                best = _fold(best, as_result(value))
+                if best in _ENDING:
+                    return best
             return best
 
         return ensureDeferred(finish())

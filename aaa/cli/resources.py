@@ -14,6 +14,13 @@ from aaa.services import audit, customers, nas, outbox, plans, sessions, subscri
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
+
+def emit_and_wait(app: App, result: dict[str, Any], *, as_json: bool, wait: bool, timeout: float) -> None:
+    """Print an action's result; with --wait, follow its outbox rows until the routers have them."""
+    emit(result, as_json)
+    if wait:
+        wait_for_outbox(app.context(), result, timeout=timeout)
+
 # --- NAS -------------------------------------------------------------------------------------------
 
 
@@ -154,9 +161,7 @@ def plan_show(app: App, name: str, as_json: bool) -> None:
 def plan_update(app: App, name: str, wait: bool, timeout: float, as_json: bool, **fields: object) -> None:
     """Change a plan; every open session on it is updated by CoA through the outbox."""
     result = plans.update_plan(app.context(), name, actor=app.actor, **fields)
-    emit(result, as_json)
-    if wait:
-        wait_for_outbox(app.context(), result, timeout=timeout)
+    emit_and_wait(app, result, as_json=as_json, wait=wait, timeout=timeout)
 
 
 @plan_group.command("delete")
@@ -314,9 +319,7 @@ def subscriber_delete(app: App, login: str) -> None:
 def subscriber_suspend(app: App, login: str, reason: str | None, wait: bool, timeout: float, as_json: bool) -> None:
     """Suspend: open sessions get the suspended treatment through CoA/Disconnect."""
     result = subscribers.suspend(app.context(), login, actor=app.actor, reason=reason)
-    emit(result, as_json)
-    if wait:
-        wait_for_outbox(app.context(), result, timeout=timeout)
+    emit_and_wait(app, result, as_json=as_json, wait=wait, timeout=timeout)
 
 
 @subscriber_group.command("reactivate")
@@ -329,9 +332,7 @@ def subscriber_suspend(app: App, login: str, reason: str | None, wait: bool, tim
 def subscriber_reactivate(app: App, login: str, reason: str | None, wait: bool, timeout: float, as_json: bool) -> None:
     """Reactivate (no fee, ever): open sessions get the plan back through CoA/Disconnect."""
     result = subscribers.reactivate(app.context(), login, actor=app.actor, reason=reason)
-    emit(result, as_json)
-    if wait:
-        wait_for_outbox(app.context(), result, timeout=timeout)
+    emit_and_wait(app, result, as_json=as_json, wait=wait, timeout=timeout)
 
 
 @subscriber_group.command("set-plan")
@@ -344,9 +345,7 @@ def subscriber_reactivate(app: App, login: str, reason: str | None, wait: bool, 
 def subscriber_set_plan(app: App, login: str, plan: str, wait: bool, timeout: float, as_json: bool) -> None:
     """Move to another plan: open sessions get the new speed by CoA (Disconnect if the router refuses)."""
     result = subscribers.set_plan(app.context(), login, plan, actor=app.actor)
-    emit(result, as_json)
-    if wait:
-        wait_for_outbox(app.context(), result, timeout=timeout)
+    emit_and_wait(app, result, as_json=as_json, wait=wait, timeout=timeout)
 
 
 @subscriber_group.command("trust-unlock")

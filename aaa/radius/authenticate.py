@@ -70,14 +70,22 @@ def _mac_login(request: Request) -> bool:
     return sub.password is None and sub.mac_binding is not None and calling_mac(request) == sub.mac_binding
 
 
-def _pap(request: Request) -> Result:
-    request.method = "pap"
-    sub = request.subscriber
+def _without_password(request: Request, method: str) -> Result | None:
+    """What PAP and CHAP share: a MAC login needs no password; a login without one is refused."""
+    request.method = method
     if _mac_login(request):
         request.method = "mac"
         return Result.OK
-    if sub.password is None:
+    if request.subscriber.password is None:
         return request.reject("no password set for this login")
+    return None
+
+
+def _pap(request: Request) -> Result:
+    early = _without_password(request, "pap")
+    if early is not None:
+        return early
+    sub = request.subscriber
     hidden = request.packet.raw("User-Password")
     try:
         given = crypto.pap_unhide(hidden, request.nas.secret, request.packet.authenticator)
@@ -89,13 +97,10 @@ def _pap(request: Request) -> Result:
 
 
 def _chap(request: Request) -> Result:
-    request.method = "chap"
+    early = _without_password(request, "chap")
+    if early is not None:
+        return early
     sub = request.subscriber
-    if _mac_login(request):
-        request.method = "mac"
-        return Result.OK
-    if sub.password is None:
-        return request.reject("no password set for this login")
     packet = request.packet
     challenge = packet.raw("CHAP-Challenge") or packet.authenticator
     try:

@@ -173,8 +173,14 @@ class RadiusServer:
         for key in expired:
             del self._dups[key]
 
-    def _begin(self, data: bytes, addr: Any, transport: Any) -> tuple[NasEntry, Packet, tuple[Any, ...]] | None:
-        """Common first steps of both ports: NAS, duplicate cache, decode."""
+    def _begin(
+        self, data: bytes, addr: Any, transport: Any, expected: Code, status_reply: Code
+    ) -> tuple[NasEntry, Packet, tuple[Any, ...], bool] | None:
+        """Common first steps of both ports: NAS, duplicate cache, decode, signatures, Status-Server.
+
+        Returns (NAS, packet, duplicate key, Message-Authenticator present) for a request of the
+        ``expected`` code; anything else has been answered or dropped.
+        """
         host = addr[0]
         nas = self.cache.nas_for(host)
         if nas is None:
@@ -192,10 +198,18 @@ class RadiusServer:
             return None
         try:
             packet = codec.decode(data, self.dictionary)
+            has_ma = codec.verify_request(packet, nas.secret)
         except MalformedPacket as exc:
             self.drop(exc.reason, host)
             return None
-        return nas, packet, key
+        if packet.code == Code.STATUS_SERVER:  # RFC 5997
+            self.counters.status_server += 1
+            self._send(codec.encode_reply(packet, status_reply, (), nas.secret), key, addr, transport)
+            return None
+        if packet.code != expected:
+            self.drop("unexpected-code", host)
+            return None
+        return nas, packet, key, has_ma
 
     def _send(self, reply: bytes, key: tuple[Any, ...], addr: Any, transport: Any) -> None:
         self._dups[key] = (reply, self.reactor.seconds() + self.duplicate_seconds)
@@ -204,23 +218,11 @@ class RadiusServer:
     # --- authentication -----------------------------------------------------------------------------
 
     def auth_datagram(self, data: bytes, addr: Any, transport: Any) -> None:
-        begun = self._begin(data, addr, transport)
+        begun = self._begin(data, addr, transport, Code.ACCESS_REQUEST, Code.ACCESS_ACCEPT)
         if begun is None:
             return
-        nas, packet, key = begun
+        nas, packet, key, has_ma = begun
         host = addr[0]
-        try:
-            has_ma = codec.verify_request(packet, nas.secret)
-        except MalformedPacket as exc:
-            self.drop(exc.reason, host)
-            return
-        if packet.code == Code.STATUS_SERVER:
-            self.counters.status_server += 1
-            self._send(codec.encode_reply(packet, Code.ACCESS_ACCEPT, (), nas.secret), key, addr, transport)
-            return
-        if packet.code != Code.ACCESS_REQUEST:
-            self.drop("unexpected-code", host)
-            return
         if not has_ma and nas.require_message_authenticator:
             self.drop("missing-message-authenticator", host)
             return
@@ -318,23 +320,11 @@ class RadiusServer:
     # --- accounting ---------------------------------------------------------------------------------
 
     def acct_datagram(self, data: bytes, addr: Any, transport: Any) -> None:
-        begun = self._begin(data, addr, transport)
+        begun = self._begin(data, addr, transport, Code.ACCOUNTING_REQUEST, Code.ACCOUNTING_RESPONSE)
         if begun is None:
             return
-        nas, packet, key = begun
+        nas, packet, key, _ = begun
         host = addr[0]
-        try:
-            codec.verify_request(packet, nas.secret)
-        except MalformedPacket as exc:
-            self.drop(exc.reason, host)
-            return
-        if packet.code == Code.STATUS_SERVER:
-            self.counters.status_server += 1
-            self._send(codec.encode_reply(packet, Code.ACCOUNTING_RESPONSE, (), nas.secret), key, addr, transport)
-            return
-        if packet.code != Code.ACCOUNTING_REQUEST:
-            self.drop("unexpected-code", host)
-            return
         try:
             status_type = packet.get("Acct-Status-Type")
             status = ACCT_STATUS.get(status_type or 0)
