@@ -88,7 +88,7 @@ async def log_in(pilot, username: str = "admin", password: str = "admin123") -> 
     screen.query_one("#password").value = password
     screen.query_one("#password").focus()
     await pilot.press("enter")
-    await settle(pilot)
+    await wait_for(pilot, lambda: pilot.app.admin is not None or not screen.query_one("#submit").disabled)
 
 
 async def open_detail(pilot, text: str) -> SubscriberDetailScreen:
@@ -99,8 +99,7 @@ async def open_detail(pilot, text: str) -> SubscriberDetailScreen:
     screen.query_one("#search").value = text  # as if typed: Input.Changed, then the debounce timer
     await wait_for(pilot, lambda: search_done(screen, text))
     await pilot.press("enter", "enter")  # Enter moves to the results, Enter opens the row
-    await settle(pilot)
-    assert isinstance(pilot.app.screen, SubscriberDetailScreen)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, SubscriberDetailScreen) and pilot.app.screen.data)
     return pilot.app.screen
 
 
@@ -115,6 +114,7 @@ async def test_login_with_good_password_opens_the_dashboard(demo):
         await log_in(pilot)
         assert app.admin == admins.AdminSession("admin", "admin")
         assert isinstance(app.screen, DashboardScreen)
+        await wait_for(pilot, lambda: app.screen.query_one("#card-subscribers").lines)
         assert ("active", 23) in app.screen.query_one("#card-subscribers").lines
         assert app.screen.query_one("#accepts").data[-1] == 1 and app.screen.query_one("#rejects").data[-1] == 2
 
