@@ -309,3 +309,27 @@ async def test_palette_offers_every_screen_and_the_screens_actions(demo):
         await open_detail(pilot, "maria")
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert {"Dashboard", "Subscribers", "Outbox", "Plugins", "Suspend", "Reveal personal data"} <= set(titles)
+
+
+@drive
+async def test_failed_outbox_row_is_retried_from_the_outbox_screen(demo):
+    from aaa.db.models import Outbox
+
+    open_session(demo, "maria")
+    subscribers.suspend(demo, "maria", actor="test")
+    with demo.transaction() as uow:
+        row = uow.session.scalar(select(Outbox))
+        row.status, row.attempts, row.last_error = "dead", 5, "timeout"
+    app = AdminApp(demo, language="en")
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot)
+        await pilot.press("6")
+        await settle(pilot)
+        await pilot.press("f")
+        await wait_for(pilot, lambda: app.screen.failed and app.screen.rows)
+        await pilot.press("t")
+        await pilot.pause()
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert [r["status"] for r in outbox.list_rows(demo)] == ["pending"]
+        assert audit.list_entries(demo)[0]["action"] == "outbox.retry"
