@@ -91,3 +91,13 @@ def ctx(settings: Any) -> Iterator[Context]:
 @pytest.fixture
 def actor() -> str:
     return "admin:test"
+
+
+@pytest.fixture
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 at its production cost takes most of a second on a busy machine; admin tests use a cheap one."""
+    from argon2 import PasswordHasher
+
+    from aaa.services import admins
+
+    monkeypatch.setattr(admins, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))

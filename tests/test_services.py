@@ -192,3 +192,12 @@ def test_passwords_and_cpf_are_not_stored_in_clear(base, actor, database_url):
         raw += open(database_url.removeprefix("sqlite:///") + "-wal", "rb").read() if __import__("os").path.exists(database_url.removeprefix("sqlite:///") + "-wal") else b""
         for secret in (b"SuperSecretPw1", b"52998224725", b"NasSecretXyz"):
             assert secret not in raw
+
+
+def test_subscriber_found_by_customer_cpf_or_phone(base, actor):
+    c = customers.add_customer(base, name="Maria", document="529.982.247-25", phone="(11) 98765-4321", actor=actor)
+    subscribers.add_subscriber(base, login="maria", password="pw", plan="100M", customer_id=c["id"], actor=actor)
+    subscribers.add_subscriber(base, login="other", password="pw", plan="100M", actor=actor)
+    assert [r["login"] for r in subscribers.list_subscribers(base, search="52998224725")] == ["maria"]
+    assert [r["login"] for r in subscribers.list_subscribers(base, search="+55 11 98765-4321")] == ["maria"]
+    assert [r["login"] for r in subscribers.list_subscribers(base, search="mari")] == ["maria"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from argon2 import PasswordHasher
 
 from aaa.db.models import utcnow
 from aaa.errors import PermissionDenied, ValidationError
@@ -14,10 +13,7 @@ from aaa.services import admins, audit, subscribers
 SEED = b"12345678901234567890"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch):
-    """argon2 with its production cost takes most of a second here; tests use a cheap setting."""
-    monkeypatch.setattr(admins, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 @pytest.mark.parametrize(

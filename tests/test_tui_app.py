@@ -6,7 +6,6 @@ import asyncio
 import functools
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 from textual.worker import WorkerCancelled, WorkerFailed
 
@@ -24,10 +23,7 @@ from tui.widgets.dialogs import ConfirmDialog
 SIZE = (120, 40)
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch):
-    """argon2 with its production cost takes most of a second here; tests use a cheap setting."""
-    monkeypatch.setattr(admins, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 def drive(test):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from argon2 import PasswordHasher
 from textual.worker import WorkerCancelled, WorkerFailed
 
 from aaa.demo import load_demo
@@ -16,10 +15,9 @@ SIZE = (110, 32)
 
 
 @pytest.fixture
-def app(ctx, monkeypatch):
+def app(ctx, fast_password_hashing):
     if ctx.engine.dialect.name != "sqlite":
         pytest.skip("one set of snapshots, taken on SQLite")
-    monkeypatch.setattr(admins, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     load_demo(ctx, count=20)
     admins.ensure_demo_admin(ctx)
     return AdminApp(ctx, language="pt-BR")

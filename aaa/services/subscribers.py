@@ -17,9 +17,11 @@ from sqlalchemy.orm import Session, joinedload
 from aaa import validate
 from aaa.context import Context, UnitOfWork
 from aaa.db.models import AcctSession, Customer, Plan, Subscriber, SubscriberEvent, SubscriberStatus, utcnow
+from aaa.documents import validate_document
 from aaa.errors import ConflictError, NotFoundError, ValidationError
 from aaa.services import audit, outbox
 from aaa.services.common import ensure_free, find, iso
+from aaa.services.customers import normalize_phone
 
 STATUSES = tuple(s.value for s in SubscriberStatus)
 REAUTHORIZE = "radius.reauthorize"
@@ -127,6 +129,20 @@ def add_subscriber(ctx: Context, *, login: str, actor: str, **fields: Any) -> di
         return as_dict(sub)
 
 
+def _document_key(text: str) -> str | None:
+    try:
+        return validate_document(text)[1]
+    except ValidationError:
+        return None
+
+
+def _phone_key(text: str) -> str | None:
+    try:
+        return normalize_phone(text)
+    except ValidationError:
+        return None
+
+
 def list_subscribers(
     ctx: Context,
     *,
@@ -136,7 +152,8 @@ def list_subscribers(
     limit: int = 200,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Filtered by status and plan; ``search`` matches login, customer name, IP or MAC."""
+    """Filtered by status and plan; ``search`` matches login, customer name, IP, MAC, or exactly a
+    customer's CPF/CNPJ or phone (through their keyed hashes)."""
     query = select(Subscriber).options(joinedload(Subscriber.plan), joinedload(Subscriber.customer)).order_by(Subscriber.login)
     if status:
         if status not in STATUSES:
@@ -151,7 +168,13 @@ def list_subscribers(
             conditions.append(Subscriber.mac_binding == validate.mac(text))
         except ValidationError:
             pass
-        conditions.append(Subscriber.customer_id.in_(select(Customer.id).where(func.lower(Customer.name).contains(text.lower()))))
+        customer = [func.lower(Customer.name).contains(text.lower())]
+        for kind, normalize in (("document", _document_key), ("phone", _phone_key)):
+            key = normalize(text)
+            if key is not None:
+                column = Customer.document_hash if kind == "document" else Customer.phone_hash
+                customer.append(column == ctx.vault.lookup_hash(key))
+        conditions.append(Subscriber.customer_id.in_(select(Customer.id).where(or_(*customer))))
         query = query.where(or_(*conditions))
     with ctx.sessions() as s:
         return [as_dict(sub) for sub in s.scalars(query.limit(limit).offset(offset)).unique()]
