@@ -28,7 +28,7 @@ from aaa.db.models import AcctSession
 from aaa.outbox_worker import OutboxFailure, OutboxRow, OutboxWorker, PermanentFailure
 from aaa.radius.coa import CoaClient, CoaResult
 from aaa.radius.codec import Code
-from aaa.services.subscribers import REAUTHORIZE
+from aaa.services.subscribers import DISCONNECT, REAUTHORIZE
 
 if TYPE_CHECKING:
     from aaa.serve import Service
@@ -98,9 +98,10 @@ class Reauthorize:
         host = coa_host(target.nas)
         who = identity(target, host)
         decision = None
-        if target.subscriber is not None and target.plan is not None:
+        cause = row.payload.get("cause", "")
+        if cause != DISCONNECT and target.subscriber is not None and target.plan is not None:
             decision = self._service.context.pm.hook.aaa_session_update(
-                subscriber=target.subscriber, plan=target.plan, cause=row.payload.get("cause", "")
+                subscriber=target.subscriber, plan=target.plan, cause=cause
             )
         if decision and decision.get("action") == "coa":
             d = self._client.send(host, target.nas.coa_port, target.nas.secret, Code.COA_REQUEST, [*who, *decision["attributes"]])

@@ -201,3 +201,11 @@ def test_subscriber_found_by_customer_cpf_or_phone(base, actor):
     assert [r["login"] for r in subscribers.list_subscribers(base, search="52998224725")] == ["maria"]
     assert [r["login"] for r in subscribers.list_subscribers(base, search="+55 11 98765-4321")] == ["maria"]
     assert [r["login"] for r in subscribers.list_subscribers(base, search="mari")] == ["maria"]
+
+
+def test_disconnect_queues_a_forced_disconnect_per_open_session(base, actor):
+    subscribers.add_subscriber(base, login="ana", password="pw", plan="100M", actor=actor)
+    _open_session(base, "ana")
+    result = subscribers.disconnect(base, "ana", actor=actor, reason="support call")
+    (row,) = outbox.list_rows(base)
+    assert result["outbox"] == [row["id"]] and row["payload"]["cause"] == "disconnect"

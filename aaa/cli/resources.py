@@ -348,6 +348,19 @@ def subscriber_set_plan(app: App, login: str, plan: str, wait: bool, timeout: fl
     emit_and_wait(app, result, as_json=as_json, wait=wait, timeout=timeout)
 
 
+@subscriber_group.command("disconnect")
+@click.argument("login")
+@click.option("--reason")
+@wait_option
+@timeout_option
+@json_option
+@pass_app
+def subscriber_disconnect(app: App, login: str, reason: str | None, wait: bool, timeout: float, as_json: bool) -> None:
+    """End the subscriber's open sessions now (Disconnect-Request to the router)."""
+    result = subscribers.disconnect(app.context(), login, actor=app.actor, reason=reason)
+    emit_and_wait(app, result, as_json=as_json, wait=wait, timeout=timeout)
+
+
 @subscriber_group.command("trust-unlock")
 @click.argument("login")
 @click.option("--days", default=3, show_default=True, help="How long the service comes back for (once per billing cycle).")

@@ -25,6 +25,7 @@ from aaa.services.customers import normalize_phone
 
 STATUSES = tuple(s.value for s in SubscriberStatus)
 REAUTHORIZE = "radius.reauthorize"
+DISCONNECT = "disconnect"  # the cause of a reauthorize row that must end the session whatever the policy says
 
 
 def as_dict(sub: Subscriber) -> dict[str, Any]:
@@ -294,6 +295,16 @@ def set_plan(ctx: Context, login: str, plan: str, *, actor: str) -> dict[str, An
         queued = queue_reauthorize(uow, sub, cause="plan", event_id=event.id)
         uow.emit("aaa_subscriber_plan_changed", subscriber=as_dict(sub), old_plan=old_name, new_plan=new_plan.name, actor=actor)
         audit.record(uow, actor=actor, action="subscriber.set_plan", target=login, detail={"from": old_name, "to": new_plan.name, "sessions": queued})
+        return {**as_dict(sub), "outbox": uow.outbox_ids}
+
+
+def disconnect(ctx: Context, login: str, *, actor: str, reason: str | None = None) -> dict[str, Any]:
+    """End every open session of ``login`` now (Disconnect-Request); the router may log it in again."""
+    with ctx.transaction() as uow:
+        sub = _load(uow.session, login)
+        event = record_event(uow, sub, kind="disconnect", old=None, new=None, actor=actor, reason=reason)
+        queued = queue_reauthorize(uow, sub, cause=DISCONNECT, event_id=event.id)
+        audit.record(uow, actor=actor, action="subscriber.disconnect", target=login, detail={"sessions": queued})
         return {**as_dict(sub), "outbox": uow.outbox_ids}
 
 
