@@ -134,3 +134,13 @@ def test_bad_invoicing_settings_are_one_line_naming_the_key(table, message):
     with pytest.raises(ConfigError, match=message) as info:
         InvoicingSettings.from_config(table, "etc/aaa.toml")
     assert "\n" not in str(info.value) and str(info.value).startswith("etc/aaa.toml")
+
+
+def test_plugin_registers_idempotent_jobs(billing_data):
+    jobs: dict[str, tuple[int, object]] = {}
+    billing_data.pm.hook.aaa_register_jobs(register=lambda name, interval, fn: jobs.update({name: (interval, fn)}))
+    assert set(jobs) >= {"invoicing.monthly_run", "invoicing.overdue_check"}
+    run, overdue = jobs["invoicing.monthly_run"][1], jobs["invoicing.overdue_check"][1]
+    run(billing_data)
+    overdue(billing_data)
+    assert run(billing_data)["issued"] == 0 and overdue(billing_data)["overdue"] == 0
