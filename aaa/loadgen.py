@@ -282,8 +282,11 @@ def sender(plan: Plan, process: int, per_process: int | None, window: int, ready
     current = open_set()
     retired: list[_Socket] = []
     limit = per_process if per_process is not None else 1 << 62
+    parent = os.getppid()
     ready.set()
-    go.wait()
+    while not go.wait(0.5):
+        if os.getppid() != parent:  # the parent died before the start: do not linger
+            os._exit(1)
     now = time.perf_counter
     start = now()
     deadline = start + plan.duration if plan.duration is not None else float("inf")
@@ -353,6 +356,8 @@ def sender(plan: Plan, process: int, per_process: int | None, window: int, ready
             sending = False
         if t >= next_sweep:
             next_sweep = t + 0.05
+            if os.getppid() != parent:
+                os._exit(1)
             expired = t - plan.timeout
             for s in list(by_fd.values()):
                 if s.outstanding:
