@@ -1,8 +1,11 @@
 """One subscriber: data, customer (masked until revealed), history, sessions, outbox rows, and actions.
 
-Actions (suspend, reactivate, change plan, reset password, reveal) go through a dialog and then the
+Actions (suspend, reactivate, trust unlock, change plan, disconnect now, edit, reset password, reveal)
+go through a confirmation dialog and then the
 service layer with ``actor=admin:<username>``, behind :func:`aaa.services.admins.perform`, so a role
 that may not do them is refused there too; the screen does not even offer them to such a role.
+When an action completes, the notification names the outbox rows it queued (the service result's
+``outbox`` ids) and the subscriber's outbox table shows them.
 """
 
 from __future__ import annotations
@@ -20,13 +23,18 @@ from aaa.services import admins, customers, overview, plans, subscribers
 from tui.i18n import t
 from tui.screens.base import AdminScreen
 from tui.widgets import tables
-from tui.widgets.dialogs import ChooseDialog, ConfirmDialog, SecretDialog
+from tui.widgets.dialogs import ChooseDialog, ConfirmDialog, Field, FormDialog, SecretDialog
+
+TRUST_UNLOCK_DAYS = 3
 
 #: screen action -> service-layer permission (also which buttons exist)
 ACTIONS: dict[str, str] = {
     "suspend": "subscriber.suspend",
     "reactivate": "subscriber.reactivate",
+    "trust_unlock": "subscriber.trust_unlock",
     "set_plan": "subscriber.set_plan",
+    "disconnect": "subscriber.disconnect",
+    "edit": "subscriber.edit",
     "reset_password": "subscriber.reset_password",
     "reveal": "customer.reveal",
 }
@@ -38,7 +46,10 @@ class SubscriberDetailScreen(AdminScreen):
         Binding("escape", "back", "action.back"),
         Binding("s", "suspend", "action.suspend"),
         Binding("a", "reactivate", "action.reactivate"),
+        Binding("u", "trust_unlock", "action.trust_unlock"),
         Binding("p", "set_plan", "action.set_plan"),
+        Binding("d", "disconnect", "action.disconnect"),
+        Binding("e", "edit", "action.edit"),
         Binding("w", "reset_password", "action.reset_password"),
         Binding("v", "reveal", "action.reveal"),
         Binding("f5", "refresh", "action.refresh"),
@@ -49,7 +60,6 @@ class SubscriberDetailScreen(AdminScreen):
         self.login = login
         self.data: dict[str, Any] = {}
         self.customer: dict[str, Any] | None = None
-        self.known_outbox: set[int] = set()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ACTIONS:
@@ -104,13 +114,12 @@ class SubscriberDetailScreen(AdminScreen):
                 f"[b]{label}[/b]  {tables.cell(data.get(key))}"
                 for label, key in (
                     (t("col.login"), "login"), (t("col.plan"), "plan"), (t("col.status"), "status"),
-                    (t("col.ip"), "static_ipv4"), (t("col.mac"), "mac_binding"), (t("col.customer"), "customer_name"),
+                    (t("col.ip"), "static_ipv4"), (t("col.mac"), "mac_binding"), (t("col.simultaneous"), "simultaneous_use"),
+                    (t("col.trust_until"), "trust_unlock_until"), (t("col.customer"), "customer_name"),
                 )
             )
         )
         self.show_customer()
-        new = [r for r in rows if r["id"] not in self.known_outbox]
-        self.known_outbox.update(r["id"] for r in rows)
         tables.fill(
             self.query_one("#outbox-rows", DataTable), rows, "id",
             lambda r: (r["id"], r["kind"], r["status"], r["attempts"], tables.when(r["created_at"]), r["last_error"]),
@@ -127,7 +136,7 @@ class SubscriberDetailScreen(AdminScreen):
             ),
         )
         if notice is not None:
-            self.notify(notice.format(rows=len(new)))
+            self.notify(notice)
 
     def show_customer(self) -> None:
         c = self.customer
@@ -159,6 +168,38 @@ class SubscriberDetailScreen(AdminScreen):
 
     def action_reactivate(self) -> None:
         self.confirm(t("confirm.reactivate", login=self.login), lambda: self.act("subscriber.reactivate", subscribers.reactivate, "done.reactivate"))
+
+    def action_trust_unlock(self) -> None:
+        self.confirm(
+            t("confirm.trust_unlock", login=self.login, days=TRUST_UNLOCK_DAYS),
+            lambda: self.act("subscriber.trust_unlock", subscribers.trust_unlock, "done.trust_unlock", days=TRUST_UNLOCK_DAYS),
+        )
+
+    def action_disconnect(self) -> None:
+        self.confirm(t("confirm.disconnect", login=self.login), lambda: self.act("subscriber.disconnect", subscribers.disconnect, "done.disconnect"))
+
+    def action_edit(self) -> None:
+        d = self.data
+        fields = [
+            Field("ip", t("col.ip"), d.get("static_ipv4") or "", placeholder="100.64.0.10"),
+            Field("mac", t("col.mac"), d.get("mac_binding") or "", placeholder="AA:BB:CC:DD:EE:FF"),
+            Field("simultaneous_use", t("col.simultaneous"), str(d.get("simultaneous_use") or 1)),
+        ]
+        before = {f.name: f.value for f in fields}
+
+        def filled(values: dict[str, Any] | None) -> None:
+            if values is None:
+                return
+            changes = {k: v for k, v in values.items() if v != before[k]}
+            if not changes:
+                return
+            summary = ", ".join(f"{k}={v or '-'}" for k, v in changes.items())
+            self.confirm(
+                t("confirm.edit", login=self.login, changes=summary),
+                lambda: self.act("subscriber.edit", subscribers.update_subscriber, "done.edit", **changes),
+            )
+
+        self.app.push_screen(FormDialog(t("prompt.edit", login=self.login), fields), filled)
 
     def action_set_plan(self) -> None:
         self.choose_plan()
@@ -193,9 +234,13 @@ class SubscriberDetailScreen(AdminScreen):
 
     @work(thread=True, exit_on_error=False, group="detail-action")
     def act(self, permission: str, function: Callable[..., Any], done: str, *args: Any, plan: str = "", **kwargs: Any) -> None:
-        """Run a service function as this admin, then reload and tell how many outbox rows it queued."""
-        admins.perform(self.admin, permission, function, self.ctx, self.login, *args, **kwargs)
-        self.call_ui(self.load, t(done, login=self.login, plan=plan, rows="{rows}"))
+        """Run a service function as this admin, then reload and name the outbox rows it queued."""
+        result = admins.perform(self.admin, permission, function, self.ctx, self.login, *args, **kwargs)
+        ids = list(result.get("outbox", [])) if isinstance(result, dict) else []
+        notice = t(done, login=self.login, plan=plan, rows=len(ids))
+        if ids:
+            notice += " " + t("done.outbox_ids", ids=", ".join(f"#{i}" for i in ids))
+        self.call_ui(self.load, notice)
 
     @work(thread=True, exit_on_error=False, group="detail-action")
     def reveal(self) -> None:

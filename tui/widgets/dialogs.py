@@ -1,12 +1,14 @@
-"""Dialogs: confirm an action, choose one of several options, type a secret."""
+"""Dialogs: confirm an action, choose one of several options, type a secret, fill a small form."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Input, Label, OptionList
+from textual.widgets import Button, Checkbox, Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from tui.i18n import t
@@ -87,6 +89,61 @@ class SecretDialog(AdminModal):
         value = self.query_one("#secret", Input).value
         if value:
             self.dismiss(value)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One line of a :class:`FormDialog`: a text box (hidden with ``password``) or a checkbox (``flag``)."""
+
+    name: str
+    label: str
+    value: str | bool = ""
+    password: bool = False
+    flag: bool = False
+    placeholder: str = ""
+
+
+class FormDialog(AdminModal):
+    """A few labelled fields; dismisses with ``{name: text or bool}`` or None. Text is stripped;
+    the service layer validates it (its one-line error becomes a notification)."""
+
+    BINDINGS = [Binding("escape", "cancel", "action.cancel")]
+
+    def __init__(self, title: str, fields: list[Field]) -> None:
+        super().__init__(classes="dialog")
+        self.form_title = title
+        self.fields = fields
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog-box", classes="form"):
+            yield Label(self.form_title, classes="box-title")
+            for f in self.fields:
+                if f.flag:
+                    yield Checkbox(f.label, bool(f.value), id=f"field-{f.name}")
+                else:
+                    yield Label(f.label)
+                    yield Input(str(f.value), placeholder=f.placeholder, password=f.password, id=f"field-{f.name}")
+            with Horizontal(classes="buttons"):
+                yield Button(t("action.save"), id="confirm", variant="warning")
+                yield Button(t("action.cancel"), id="cancel")
+
+    def values(self) -> dict[str, str | bool]:
+        out: dict[str, str | bool] = {}
+        for f in self.fields:
+            if f.flag:
+                out[f.name] = self.query_one(f"#field-{f.name}", Checkbox).value
+            else:
+                out[f.name] = self.query_one(f"#field-{f.name}", Input).value.strip()
+        return out
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#confirm")
+    def submit(self) -> None:
+        self.dismiss(self.values())
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
