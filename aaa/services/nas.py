@@ -1,14 +1,14 @@
-"""NAS (RADIUS clients): add, list, show, update, delete."""
+"""NAS (RADIUS clients): add, list, show, update, delete, and their latest activity."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from aaa import validate
 from aaa.context import Context
-from aaa.db.models import AcctSession, Nas
+from aaa.db.models import AcctSession, AuthLog, Nas
 from aaa.errors import ConflictError, ValidationError
 from aaa.services import audit
 from aaa.services.common import ensure_free, find, iso
@@ -87,6 +87,29 @@ def list_nas(ctx: Context) -> list[dict[str, Any]]:
 def show_nas(ctx: Context, name: str) -> dict[str, Any]:
     with ctx.sessions() as s:
         return as_dict(find(s, Nas, Nas.name, name, "NAS"))
+
+
+def nas_activity(ctx: Context, name: str) -> dict[str, Any]:
+    """Whether a NAS is alive, from what it last sent us: its latest authentication (``auth_log``), its
+    latest accounting update (``sessions.updated_at``) and how many sessions it has open now.
+
+    This is the NAS check admins get instead of a Status-Server probe: MikroTik routers do not answer
+    Status-Server (RFC 5997 is a server feature), and there is no harmless RADIUS request to send a
+    router, so the traffic it sends us is the evidence."""
+    with ctx.sessions() as s:
+        nas = find(s, Nas, Nas.name, name, "NAS")
+        last_auth = s.scalar(select(AuthLog.at).where(AuthLog.nas_id == nas.id).order_by(AuthLog.at.desc()).limit(1))
+        last_accounting = s.scalar(select(func.max(AcctSession.updated_at)).where(AcctSession.nas_id == nas.id))
+        open_sessions = s.scalar(
+            select(func.count()).select_from(AcctSession).where(AcctSession.nas_id == nas.id, AcctSession.stopped_at.is_(None))
+        )
+        return {
+            "name": nas.name,
+            "address": nas.address,
+            "last_auth_at": iso(last_auth),
+            "last_accounting_at": iso(last_accounting),
+            "open_sessions": int(open_sessions or 0),
+        }
 
 
 def update_nas(ctx: Context, name: str, *, actor: str, **changes: Any) -> dict[str, Any]:

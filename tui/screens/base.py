@@ -8,7 +8,7 @@ back with ``app.call_from_thread``; a worker that raises becomes a notification,
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError
@@ -97,6 +97,16 @@ class AdminScreen(Translated, WorkerErrors, Screen[None]):
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
             self.app.pop_screen()
+
+    def confirm(self, question: str, then: Callable[[], object]) -> None:
+        """Ask ``question`` in a ConfirmDialog; call ``then()`` only on Confirm."""
+        from tui.widgets.dialogs import ConfirmDialog  # dialogs build on this module
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then()
+
+        self.app.push_screen(ConfirmDialog(question), answered)
 
     def call_ui(self, callback: Any, *args: Any) -> None:
         """From a worker thread: run ``callback(*args)`` on the UI thread."""

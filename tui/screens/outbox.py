@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from textual import work
 from textual.binding import Binding
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
-from aaa.services import admins, outbox
+from aaa.services import outbox
 from tui.i18n import t
 from tui.screens.table import TableScreen
 from tui.widgets import tables
-from tui.widgets.dialogs import ConfirmDialog
 
 LIMIT = 500
 
@@ -53,19 +51,7 @@ class OutboxScreen(TableScreen):
         self.action_refresh()
 
     def action_retry(self) -> None:
-        table = self.query_one("#table", DataTable)
-        if not table.row_count:
-            return
-        row_id = int(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.retry(row_id)
-
-        self.app.push_screen(ConfirmDialog(t("confirm.retry", id=row_id)), answered)
-
-    @work(thread=True, exit_on_error=False, group="outbox-action")
-    def retry(self, row_id: int) -> None:
-        admins.perform(self.admin, "outbox.retry", outbox.retry, self.ctx, row_id)
-        self.call_ui(self.notify, t("done.retry", id=row_id))
-        self.call_ui(self.action_refresh)
+        row = self.selected()
+        if row is not None:
+            row_id = row["id"]
+            self.confirm(t("confirm.retry", id=row_id), lambda: self.perform("outbox.retry", outbox.retry, row_id, done=t("done.retry", id=row_id)))

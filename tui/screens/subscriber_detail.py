@@ -19,11 +19,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Label, Static
 
+from aaa.errors import ValidationError
 from aaa.services import admins, customers, overview, plans, subscribers
 from tui.i18n import t
 from tui.screens.base import AdminScreen
 from tui.widgets import tables
-from tui.widgets.dialogs import ChooseDialog, ConfirmDialog, Field, FormDialog, SecretDialog
+from tui.widgets.dialogs import ChooseDialog, Field, FormDialog, SecretDialog, whole_number
 
 TRUST_UNLOCK_DAYS = 3
 
@@ -156,13 +157,6 @@ class SubscriberDetailScreen(AdminScreen):
         assert event.button.id is not None
         self.start_action(event.button.id.removeprefix("do-"))
 
-    def confirm(self, question: str, then: Callable[[], object]) -> None:
-        def answered(yes: bool | None) -> None:
-            if yes:
-                then()
-
-        self.app.push_screen(ConfirmDialog(question), answered)
-
     def action_suspend(self) -> None:
         self.confirm(t("confirm.suspend", login=self.login), lambda: self.act("subscriber.suspend", subscribers.suspend, "done.suspend"))
 
@@ -191,6 +185,12 @@ class SubscriberDetailScreen(AdminScreen):
             if values is None:
                 return
             changes = {k: v for k, v in values.items() if v != before[k]}
+            if "simultaneous_use" in changes:
+                try:
+                    changes["simultaneous_use"] = whole_number(changes["simultaneous_use"], "simultaneous use")
+                except ValidationError as exc:
+                    self.notify(str(exc), severity="error")
+                    return
             if not changes:
                 return
             summary = ", ".join(f"{k}={v or '-'}" for k, v in changes.items())

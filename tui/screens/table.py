@@ -1,8 +1,9 @@
-"""A screen that is one table loaded by a worker: the base of the sessions, NAS and plans screens."""
+"""A screen that is one table loaded by a worker: the base of the sessions, NAS, plans and outbox
+screens, with the selected row and a guarded service action run in a worker."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from textual import work
@@ -10,6 +11,7 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
+from aaa.services import admins
 from tui.screens.base import AdminScreen
 from tui.widgets import tables
 
@@ -51,3 +53,20 @@ class TableScreen(AdminScreen):
     def show(self, rows: list[dict[str, Any]]) -> None:
         self.rows = rows
         tables.fill(self.query_one("#table", DataTable), rows, self.KEY, self.cells)
+
+    def selected(self) -> dict[str, Any] | None:
+        """The row under the cursor, or None when the table is empty."""
+        table = self.query_one("#table", DataTable)
+        if not self.rows or not table.row_count:
+            return None
+        return self.rows[min(table.cursor_row, len(self.rows) - 1)]
+
+    @work(thread=True, exit_on_error=False, group="table-action")
+    def perform(self, permission: str, function: Callable[..., Any], *args: Any, done: str = "", **kwargs: Any) -> None:
+        """``function(ctx, *args, **kwargs)`` as this admin (:func:`admins.perform`), then ``done`` as a
+        notification (formatted with the result's fields) and a refresh."""
+        result = admins.perform(self.admin, permission, function, self.ctx, *args, **kwargs)
+        if done:
+            values = result if isinstance(result, dict) else {}
+            self.call_ui(self.notify, done.format(**values, rows=len(values.get("outbox", []))))
+        self.call_ui(self.action_refresh)

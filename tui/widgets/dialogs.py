@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from aaa.errors import ValidationError
 from tui.i18n import t
 from tui.screens.base import AdminModal
 
@@ -93,6 +94,16 @@ class SecretDialog(AdminModal):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def whole_number(text: str | bool, what: str) -> int | None:
+    """A form's text as an int (None when empty); anything else is a one-line ValidationError."""
+    text = str(text).strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise ValidationError(f"invalid {what} {text!r}: a whole number")
+    return int(text)
 
 
 @dataclass(frozen=True)
