@@ -154,6 +154,9 @@ EN: dict[str, str] = {
     "confirm.plan_edit": "Save plan {name}? Open sessions of its {users} subscriber(s) get a CoA.",
     "done.plan_added": "plan {name} added",
     "done.plan_saved": "plan {name} saved; {rows} CoA row(s) queued",
+    "filter.any_nas": "any NAS",
+    "filter.any_plan": "any plan",
+    "filter.ip": "IP (exact, Enter)",
     "none": "(none)",
 }
 
@@ -301,6 +304,9 @@ PT_BR: dict[str, str] = {
     "confirm.plan_edit": "Salvar o plano {name}? Sessões abertas dos seus {users} assinante(s) recebem CoA.",
     "done.plan_added": "plano {name} adicionado",
     "done.plan_saved": "plano {name} salvo; {rows} linha(s) de CoA na fila",
+    "filter.any_nas": "qualquer NAS",
+    "filter.any_plan": "qualquer plano",
+    "filter.ip": "IP (exato, Enter)",
     "none": "(nenhum)",
 }
 
