@@ -67,6 +67,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "outbox.retry": _STAFF,
     "invoice.view": _VIEW,
     "invoice.edit": _MONEY,
+    "invoice.export": _MONEY,
     "plugins.view": _VIEW,
     "audit.view": frozenset({"admin", "auditor"}),
     "admin.manage": _ADMIN,

@@ -1,18 +1,131 @@
-"""Invoices: a placeholder until the billing service is installed (no made-up data)."""
+"""Invoices: the list filtered by status, second copy (a new due date), register a payment, and
+write the invoice PDF to a file. Everyone who may see invoices sees the list; finance and admins
+change them and export the PDF (which carries the customer's name and address in clear, so its
+rendering is audited by the billing service)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
+from textual import on, work
+from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Select
 
+from aaa.errors import ValidationError
+from aaa.services import admins
+from billing import service as billing
+from billing.boleto import today_in_brazil
 from tui.i18n import t
-from tui.screens.base import AdminScreen
+from tui.screens.sessions import chosen
+from tui.screens.table import TableScreen
+from tui.widgets.dialogs import Field, FormDialog
+
+LIMIT = 500
+
+#: screen action -> permission
+ACTIONS = {"second_copy": "invoice.edit", "pay": "invoice.edit", "write_pdf": "invoice.export"}
 
 
-class InvoicesScreen(AdminScreen):
+def a_date(text: str, what: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationError(f"invalid {what} {text!r}: use YYYY-MM-DD") from None
+
+
+class InvoicesScreen(TableScreen):
     TITLE_KEY = "screen.invoices"
+    HEADERS = ("col.number", "col.customer", "col.login", "col.cycle", "col.due", "col.amount", "col.paid", "col.status")
+    BINDINGS = [
+        Binding("c", "second_copy", "action.second_copy"),
+        Binding("g", "pay", "action.pay"),
+        Binding("w", "write_pdf", "action.write_pdf"),
+    ]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ACTIONS:
+            return self.can(ACTIONS[action])
+        return True
 
     def compose_body(self) -> Iterable[Widget]:
-        yield Static(t("invoices.missing"), id="placeholder")
+        with Horizontal(id="filter-bar"):
+            yield Select[str]([(s, s) for s in billing.STATUSES], prompt=t("filter.any_status"), id="filter-status")
+        yield from super().compose_body()
+
+    @on(Select.Changed, "#filter-status")
+    def status_changed(self) -> None:
+        self.action_refresh()
+
+    def fetch(self) -> list[dict[str, Any]]:
+        return billing.list_invoices(self.ctx, status=chosen(self.query_one("#filter-status", Select)), limit=LIMIT)
+
+    def cells(self, row: dict[str, Any]) -> Sequence[Any]:
+        return (
+            row["number"], row["customer_name"], row["login"], row["cycle"], row["due_date"],
+            f"R$ {row['amount']}", f"R$ {row['paid']}", row["status"],
+        )
+
+    def ask(self, title: str, fields: list[Field], then: Any) -> None:
+        """A form whose values go to ``then(values)``; a ValidationError there is a notification."""
+
+        def filled(values: dict[str, Any] | None) -> None:
+            if values is None:
+                return
+            try:
+                then(values)
+            except ValidationError as exc:
+                self.notify(str(exc), severity="error")
+
+        self.app.push_screen(FormDialog(title, fields), filled)
+
+    def action_second_copy(self) -> None:
+        row = self.selected()
+        if row is None:
+            return
+        default = (today_in_brazil() + dt.timedelta(days=5)).isoformat()
+
+        def then(values: dict[str, Any]) -> None:
+            due = a_date(values["due_date"], "due date")
+            self.confirm(
+                t("confirm.second_copy", number=row["number"], due=due.isoformat()),
+                lambda: self.perform("invoice.edit", billing.second_copy, row["id"], due, done=t("done.second_copy")),
+            )
+
+        self.ask(t("prompt.second_copy", number=row["number"]), [Field("due_date", t("col.due"), default)], then)
+
+    def action_pay(self) -> None:
+        row = self.selected()
+        if row is None:
+            return
+        owed = max(Decimal("0.00"), Decimal(row["amount"]) - Decimal(row["paid"]))
+        fields = [Field("amount", t("col.amount"), str(owed)), Field("paid_on", t("col.paid_on"), today_in_brazil().isoformat())]
+
+        def then(values: dict[str, Any]) -> None:
+            paid_on = a_date(values["paid_on"], "payment date")
+            amount = values["amount"].replace(",", ".")
+            self.confirm(
+                t("confirm.pay", number=row["number"], amount=amount, date=paid_on.isoformat()),
+                lambda: self.perform("invoice.edit", billing.pay, row["id"], amount, paid_on, done=t("done.pay", number=row["number"])),
+            )
+
+        self.ask(t("prompt.pay", number=row["number"]), fields, then)
+
+    def action_write_pdf(self) -> None:
+        row = self.selected()
+        if row is None:
+            return
+        default = str(Path.cwd() / f"fatura-{row['number']}.pdf")
+        self.ask(t("prompt.write_pdf", number=row["number"]), [Field("path", t("col.path"), default)], lambda v: self.write_pdf(row["id"], v["path"]))
+
+    @work(thread=True, exit_on_error=False, group="table-action")
+    def write_pdf(self, invoice_id: int, path: str) -> None:
+        pdf = admins.perform(self.admin, "invoice.export", billing.render_invoice_pdf, self.ctx, invoice_id)
+        target = Path(path).expanduser()
+        target.write_bytes(pdf)
+        self.call_ui(self.notify, t("done.write_pdf", path=str(target), size=len(pdf)))
