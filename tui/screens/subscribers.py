@@ -1,4 +1,5 @@
-"""Subscribers: search as you type (login, customer name, IP, MAC), status filter, paged results.
+"""Subscribers: search as you type (login, customer name, IP, MAC, CPF/CNPJ, phone), filters by status
+and plan, paged results.
 
 Each keystroke restarts a short debounce timer; when it fires, one exclusive worker runs a query
 with LIMIT/OFFSET through the service layer, so 100,000 subscribers cost one page at a time and a
@@ -19,9 +20,10 @@ from textual.widgets import DataTable, Input, Select, Static
 from textual.worker import get_current_worker
 
 from aaa.db.models import SubscriberStatus
-from aaa.services import subscribers
+from aaa.services import plans, subscribers
 from tui.i18n import t
 from tui.screens.base import AdminScreen
+from tui.screens.sessions import chosen
 from tui.screens.subscriber_detail import SubscriberDetailScreen
 from tui.widgets import tables
 
@@ -49,16 +51,24 @@ class SubscribersScreen(AdminScreen):
         with Horizontal(id="search-bar"):
             yield Input(placeholder=t("search.placeholder"), id="search")
             yield Select([(s.value, s.value) for s in SubscriberStatus], prompt=t("search.any"), id="status", allow_blank=True)
+            yield Select[str]([], prompt=t("filter.any_plan"), id="plan", allow_blank=True)
         yield DataTable(id="subscribers")
         yield Static("", id="pager", classes="muted")
 
     def on_mount(self) -> None:
         tables.setup(self.query_one(DataTable), HEADERS)
         self.query_one("#search", Input).focus()
+        self.load_plans()
         self.action_refresh()
+
+    @work(thread=True, exit_on_error=False, group="choices")
+    def load_plans(self) -> None:
+        names = [p["name"] for p in plans.list_plans(self.ctx)]
+        self.call_ui(self.query_one("#plan", Select).set_options, [(n, n) for n in names])
 
     @on(Input.Changed, "#search")
     @on(Select.Changed, "#status")
+    @on(Select.Changed, "#plan")
     def criteria_changed(self) -> None:
         self.page = 0
         if self._debounce is not None:
@@ -79,12 +89,14 @@ class SubscribersScreen(AdminScreen):
         self.action_refresh()
 
     def action_refresh(self) -> None:
-        status = self.query_one("#status", Select).value
-        self.search(self.query_one("#search", Input).value.strip(), None if status is Select.NULL else str(status), self.page)
+        status, plan = (chosen(self.query_one(f"#{name}", Select)) for name in ("status", "plan"))
+        self.search(self.query_one("#search", Input).value.strip(), status, self.page, plan)
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="search")
-    def search(self, text: str, status: str | None, page: int) -> None:
-        rows = subscribers.list_subscribers(self.ctx, search=text or None, status=status, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+    def search(self, text: str, status: str | None, page: int, plan: str | None = None) -> None:
+        rows = subscribers.list_subscribers(
+            self.ctx, search=text or None, status=status, plan=plan, limit=PAGE_SIZE, offset=page * PAGE_SIZE
+        )
         if not get_current_worker().is_cancelled:
             self.call_ui(self.show, rows, page, text)
 
