@@ -9,6 +9,10 @@ A CoA that is NAKed or unanswered falls back to a Disconnect, so the router logs
 again and gets the new entitlement from the Access-Accept. A session already closed needs nothing.
 A Disconnect NAKed with Session-Context-Not-Found (503) means the session is gone: done.
 Anything else is retried by the worker with back-off, then dead-lettered.
+
+Before anything is sent, this process's cache is refreshed past the change that queued the row:
+a router logs the subscriber in again within a second of a Disconnect, and that login must be
+answered from the new state (suspended, blocked profile, new plan), not the one the cache held.
 """
 
 from __future__ import annotations
@@ -74,7 +78,8 @@ class Reauthorize:
 
     def __call__(self, row: OutboxRow) -> Deferred[Any]:
         service = self._service
-        d: Deferred[Any] = deferToThreadPool(service.reactor, service.pool, self._load, row)
+        d: Deferred[Any] = service.refresh_cache()
+        d.addCallback(lambda _: deferToThreadPool(service.reactor, service.pool, self._load, row))
         d.addCallback(self._act, row)
         return d
 

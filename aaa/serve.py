@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twisted.internet.defer import DeferredList, inlineCallbacks
+from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
 from twisted.internet.error import CannotListenError
 from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from aaa import acct_writer
 from aaa.background import AccountingDrainer, AuthLogWriter, JobRunner
@@ -98,6 +99,8 @@ class Service:
         self.drainer = AccountingDrainer(reactor, self.pool, self.journal, context.engine, self._applied)
         self.jobs = JobRunner(reactor, self.pool, context)
         self.outbox_worker: Any = None
+        self._refreshing: Deferred[bool] | None = None
+        self._refresh_waiters: list[Deferred[None]] = []
         self._ports: list[Any] = []
         self._sockets: list[socket.socket] = []
         self._loops: list[LoopingCall] = []
@@ -186,8 +189,35 @@ class Service:
 
     # --- periodic work ------------------------------------------------------------------------------
 
+    def refresh_cache(self) -> Deferred[None]:
+        """Fires once the cache has seen every change committed before this call (a refresh that
+        starts now, or right after the one running); fails if that refresh fails. Calls made while
+        a refresh runs share the next one, so the cache is refreshed by one thread at a time."""
+        d: Deferred[None] = Deferred()
+        self._refresh_waiters.append(d)
+        if self._refreshing is None:
+            self._start_refresh()
+        return d
+
+    def _start_refresh(self) -> None:
+        waiters, self._refresh_waiters = self._refresh_waiters, []
+        running: Deferred[bool] = deferToThreadPool(self.reactor, self.pool, self.cache.refresh)
+        self._refreshing = running
+
+        def finished(result: Any) -> None:
+            self._refreshing = None
+            if self._refresh_waiters:  # asked for while this one ran: they need a refresh of their own
+                self._start_refresh()
+            for waiter in waiters:
+                if isinstance(result, Failure):
+                    waiter.errback(result)
+                else:
+                    waiter.callback(None)
+
+        running.addBoth(finished)
+
     def _refresh_cache(self) -> Any:
-        d = deferToThreadPool(self.reactor, self.pool, self.cache.refresh)
+        d = self.refresh_cache()
         d.addErrback(lambda f: log.warn("cache refresh failed: {error}", error=f.getErrorMessage()[:200]))
         return d
 
