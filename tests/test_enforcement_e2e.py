@@ -75,13 +75,12 @@ class Enforcement:
     """The demo data, a fake NAS as demo-router's CoA port, and ``aaa serve`` (not started) over them."""
 
     def __init__(self, root: Path, database_url: str, nas: FakeNas, *, outbox: dict[str, Any] | None = None,
-                 treatment: str = "reject", demo: bool = True) -> None:  # fmt: skip
+                 treatment: str = "reject") -> None:  # fmt: skip
         root.mkdir(parents=True, exist_ok=True)
         self.ctx: Context = build_context(
             make_settings(root, database_url, security={"key_file": str(root / "var" / "aaa.key")})
         )
-        if demo:
-            load_demo(self.ctx, count=0)
+        load_demo(self.ctx, count=0)
         self.nas = nas
         self.arrivals: list[tuple[float, Received]] = []
         self.wall_clock: dict[int, float] = {}
