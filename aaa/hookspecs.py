@@ -178,7 +178,9 @@ def aaa_invoice_issued(context: Context, invoice: dict[str, Any]) -> None:
 
 @hookspec
 def aaa_invoice_paid(context: Context, invoice: dict[str, Any], payment: dict[str, Any]) -> None:
-    """A payment settled an invoice; the policy uses it to reactivate a suspended subscriber."""
+    """A payment was recorded (once per payment, after commit). ``invoice["status"]`` says whether it is now
+    settled and ``invoice["overdue_invoices_left"]`` counts the subscriber's other overdue invoices; the
+    policy reactivates a notified, reduced or suspended subscriber when the invoice is paid and none is left."""
 
 
 @hookspec

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from aaa.context import Context, UnitOfWork
@@ -82,9 +82,27 @@ def _record(
         detail={"amount": money(value), "method": method, "paid_on": paid_on.isoformat()},
     )
     invoice_data = as_dict(get_invoice(session, target.id))
+    invoice_data["overdue_invoices_left"] = _overdue_left(session, target, members)
     payment_data = payment_dict(payment)
     uow.emit("aaa_invoice_paid", invoice=invoice_data, payment=payment_data)
     return {"invoice": invoice_data, "payment": payment_data, "owed": owed_dict(settings, members, paid_on)}
+
+
+def _overdue_left(session: Any, target: Invoice, members: list[Invoice]) -> int:
+    """How many other invoices of the same subscriber are still overdue (the policy reactivates only
+    when none is)."""
+    if target.subscriber_id is None:
+        return 0
+    return int(
+        session.scalar(
+            select(func.count()).select_from(Invoice).where(
+                Invoice.subscriber_id == target.subscriber_id,
+                Invoice.status == InvoiceStatus.OVERDUE.value,
+                Invoice.id.not_in([m.id for m in members]),
+            )
+        )
+        or 0
+    )
 
 
 def pay(

@@ -15,6 +15,7 @@ from invoicing_support import (  # noqa: F401  (fixtures)
 from sqlalchemy import func, select
 
 from aaa.errors import ConflictError, NotFoundError, ValidationError
+from aaa.services import outbox, subscribers
 from billing import boleto, cnab240, latefee, pix, service
 from billing.cnab240 import PaymentRecord
 from billing.models import Payment
@@ -203,3 +204,54 @@ def test_bad_return_file_is_one_clear_error(billing_data, actor, tmp_path):
         service.import_return_file(billing_data, bad, actor=actor)
     with pytest.raises(ValidationError, match="cannot read return file"):
         service.import_return_file(billing_data, tmp_path / "missing.ret", actor=actor)
+
+
+def _suspended_with_a_session(ctx, actor) -> None:
+    """Maria's December invoice overdue, the notice sent, suspended 15 days later, online on a NAS."""
+    from policy import lifecycle
+
+    from aaa.db.models import AcctSession, utcnow
+    from aaa.services import nas
+
+    nas.add_nas(ctx, name="r1", address="127.0.0.1", secret="s3cret-s3cret", actor=actor)
+    service.mark_overdue(ctx, dt.date(2026, 12, 11))
+    assert subscribers.show_subscriber(ctx, "maria")["status"] == "notified"
+    lifecycle.evaluate(ctx, now=utcnow() + dt.timedelta(days=15, hours=1))
+    assert subscribers.show_subscriber(ctx, "maria")["status"] == "suspended"
+    with ctx.transaction() as uow:
+        now = utcnow()
+        uow.session.add(AcctSession(nas_id=nas.show_nas(ctx, "r1")["id"], acct_session_id="81a00001", login="maria",
+                                    framed_ip="100.64.0.9", started_at=now, updated_at=now))  # fmt: skip
+
+
+def _reauthorize_rows(ctx) -> list[dict]:
+    return [r for r in outbox.list_rows(ctx) if r["kind"] == "radius.reauthorize" and r["payload"].get("login") == "maria"]
+
+
+def test_paying_the_overdue_invoice_reactivates_the_suspended_subscriber_and_tells_the_router(billing_data, issued, actor):
+    _suspended_with_a_session(billing_data, actor)
+    invoice_id = issued["maria"]["id"]
+    owed = service.show_invoice(billing_data, invoice_id, on=dt.date(2026, 12, 28))["owed"]
+    result = service.pay(billing_data, invoice_id, Decimal(owed["total"]), dt.date(2026, 12, 28), actor=actor)
+    assert result["invoice"]["status"] == "paid" and result["invoice"]["overdue_invoices_left"] == 0
+    shown = subscribers.show_subscriber(billing_data, "maria")
+    assert shown["status"] == "active" and shown["history"][0]["actor"] == "payment"
+    rows = _reauthorize_rows(billing_data)
+    assert rows and rows[-1]["payload"]["acct_session_id"] == "81a00001" and rows[-1]["payload"]["cause"] == "status:active"
+
+
+def test_a_partial_payment_or_another_overdue_invoice_keeps_the_subscriber_suspended(billing_data, issued, actor):
+    service.run_month(billing_data, "2027-01", actor=actor, today=dt.date(2027, 1, 1))
+    january = [r for r in service.list_invoices(billing_data) if r["login"] == "maria" and r["cycle"] == "2027-01"][0]
+    _suspended_with_a_session(billing_data, actor)
+    service.mark_overdue(billing_data, dt.date(2027, 1, 12))
+    december = issued["maria"]["id"]
+    service.pay(billing_data, december, Decimal("10.00"), dt.date(2027, 1, 12), actor=actor)
+    assert subscribers.show_subscriber(billing_data, "maria")["status"] == "suspended"
+    owed = service.show_invoice(billing_data, december, on=dt.date(2027, 1, 12))["owed"]
+    paid = service.pay(billing_data, december, Decimal(owed["balance"]), dt.date(2027, 1, 12), actor=actor)
+    assert paid["invoice"]["status"] == "paid" and paid["invoice"]["overdue_invoices_left"] == 1
+    assert subscribers.show_subscriber(billing_data, "maria")["status"] == "suspended"
+    owed = service.show_invoice(billing_data, january["id"], on=dt.date(2027, 1, 12))["owed"]
+    service.pay(billing_data, january["id"], Decimal(owed["total"]), dt.date(2027, 1, 12), actor=actor)
+    assert subscribers.show_subscriber(billing_data, "maria")["status"] == "active"
