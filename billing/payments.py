@@ -69,7 +69,9 @@ def _record(
     target = current_member(members)
     if target.status == InvoiceStatus.CANCELLED.value:
         raise ConflictError(f"invoice {target.id} is cancelled and cannot be paid")
-    payment = Payment(invoice=target, amount=value, paid_on=paid_on, method=method, reference=reference, actor=actor)
+    payment = Payment(
+        invoice=target, amount=value, paid_on=paid_on, method=method, reference=reference, actor=actor
+    )
     session.add(payment)
     session.flush()
     owed = owed_on(settings, members, paid_on)
@@ -78,7 +80,10 @@ def _record(
         target.paid_on = paid_on
     session.flush()
     audit.record(
-        uow, actor=actor, action="invoice.pay", target=str(target.id),
+        uow,
+        actor=actor,
+        action="invoice.pay",
+        target=str(target.id),
         detail={"amount": money(value), "method": method, "paid_on": paid_on.isoformat()},
     )
     invoice_data = as_dict(get_invoice(session, target.id))
@@ -95,7 +100,9 @@ def _overdue_left(session: Any, target: Invoice, members: list[Invoice]) -> int:
         return 0
     return int(
         session.scalar(
-            select(func.count()).select_from(Invoice).where(
+            select(func.count())
+            .select_from(Invoice)
+            .where(
                 Invoice.subscriber_id == target.subscriber_id,
                 Invoice.status == InvoiceStatus.OVERDUE.value,
                 Invoice.id.not_in([m.id for m in members]),
@@ -121,7 +128,14 @@ def pay(
     with ctx.transaction() as uow:
         invoice = get_invoice(uow.session, invoice_id, lock=True)
         result = _record(
-            uow, settings, invoice, amount=amount, paid_on=paid_on, actor=actor, method=method, reference=reference
+            uow,
+            settings,
+            invoice,
+            amount=amount,
+            paid_on=paid_on,
+            actor=actor,
+            method=method,
+            reference=reference,
         )
     return result
 
@@ -131,12 +145,16 @@ def cancel(ctx: Context, invoice_id: int | str, *, actor: str, reason: str | Non
     with ctx.transaction() as uow:
         invoice = get_invoice(uow.session, invoice_id, lock=True)
         if invoice.status not in PAYABLE:
-            raise ConflictError(f"invoice {invoice.id} is {invoice.status}; only open or overdue invoices can be cancelled")
+            raise ConflictError(
+                f"invoice {invoice.id} is {invoice.status}; only open or overdue invoices can be cancelled"
+            )
         if invoice.payments:
             raise ConflictError(f"invoice {invoice.id} has payments; it cannot be cancelled")
         invoice.status = InvoiceStatus.CANCELLED.value
         invoice.note = (reason or "")[:255] or None
-        audit.record(uow, actor=actor, action="invoice.cancel", target=str(invoice.id), detail={"reason": reason})
+        audit.record(
+            uow, actor=actor, action="invoice.cancel", target=str(invoice.id), detail={"reason": reason}
+        )
         return as_dict(invoice)
 
 
@@ -180,7 +198,7 @@ def sequence_from_bank(settings: InvoicingSettings, text: str) -> str | None:
     width = settings.sequence_digits
     if settings.bank == "001":
         if len(digits) == 17 and digits.startswith(settings.convenio):
-            return digits[len(settings.convenio):]
+            return digits[len(settings.convenio) :]
     else:
         carteira = (settings.carteira or "109").zfill(3)
         if len(digits) == 12 and digits.startswith(carteira):
@@ -224,7 +242,9 @@ def import_return_file(ctx: Context, path: str | Path, *, actor: str) -> dict[st
             invoice_id = None
             if ours is not None:
                 invoice_id = session.scalar(
-                    select(Invoice.id).where(Invoice.nosso_numero == ours, Invoice.bank_code == parsed.bank_code)
+                    select(Invoice.id).where(
+                        Invoice.nosso_numero == ours, Invoice.bank_code == parsed.bank_code
+                    )
                 )
         if invoice_id is None:
             unmatched.append({**miss, "reason": "no invoice with this nosso número"})
@@ -233,8 +253,14 @@ def import_return_file(ctx: Context, path: str | Path, *, actor: str) -> dict[st
             with ctx.transaction() as uow:
                 invoice = get_invoice(uow.session, invoice_id, lock=True)
                 result = _record(
-                    uow, settings, invoice, amount=record.amount_paid, paid_on=paid_on, actor=actor,
-                    method=PaymentMethod.CNAB.value, reference=reference,
+                    uow,
+                    settings,
+                    invoice,
+                    amount=record.amount_paid,
+                    paid_on=paid_on,
+                    actor=actor,
+                    method=PaymentMethod.CNAB.value,
+                    reference=reference,
                 )
         except IntegrityError:
             already += 1
@@ -242,15 +268,22 @@ def import_return_file(ctx: Context, path: str | Path, *, actor: str) -> dict[st
         except (ConflictError, ValidationError) as exc:
             unmatched.append({**miss, "reason": str(exc)})
             continue
-        settled.append({
-            "invoice_id": result["invoice"]["id"], "nosso_numero": reported,
-            "amount": money(record.amount_paid), "paid_on": paid_on.isoformat(),
-            "status": result["invoice"]["status"],
-        })
+        settled.append(
+            {
+                "invoice_id": result["invoice"]["id"],
+                "nosso_numero": reported,
+                "amount": money(record.amount_paid),
+                "paid_on": paid_on.isoformat(),
+                "status": result["invoice"]["status"],
+            }
+        )
     if settled or unmatched:
         with ctx.transaction() as uow:
             audit.record(
-                uow, actor=actor, action="billing.import_return", target=Path(path).name,
+                uow,
+                actor=actor,
+                action="billing.import_return",
+                target=Path(path).name,
                 detail={"settled": len(settled), "unmatched": len(unmatched), "already": already},
             )
     return {
@@ -269,4 +302,3 @@ def balance(ctx: Context, invoice_id: int | str, on: dt.date | None = None) -> d
     with ctx.sessions() as session:
         invoice = get_invoice(session, invoice_id)
         return owed_dict(settings, family(session, invoice), on or today_in_brazil())
-

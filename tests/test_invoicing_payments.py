@@ -36,7 +36,9 @@ def payments(ctx) -> int:
         return s.scalar(select(func.count()).select_from(Payment))
 
 
-def test_partial_then_rest_pays_the_invoice_and_fires_paid_once_per_payment(billing_data, issued, recorder, actor):
+def test_partial_then_rest_pays_the_invoice_and_fires_paid_once_per_payment(
+    billing_data, issued, recorder, actor
+):
     maria = issued["maria"]["id"]
     first = service.pay(billing_data, maria, Decimal("50.00"), dt.date(2026, 12, 5), actor=actor)
     assert first["invoice"]["status"] == "open" and first["owed"]["balance"] == "49.90"
@@ -74,13 +76,19 @@ def test_paying_on_the_due_date_owes_no_fine(billing_data, issued, actor):
     assert result["owed"]["fine"] == "0.00" and result["invoice"]["status"] == "paid"
 
 
-def test_second_copy_carries_the_updated_amount_and_a_new_boleto_and_pix(billing_data, issued, recorder, actor):
+def test_second_copy_carries_the_updated_amount_and_a_new_boleto_and_pix(
+    billing_data, issued, recorder, actor
+):
     original = issued["maria"]
     new_due = dt.date(2026, 12, 28)
-    copy = service.second_copy(billing_data, original["id"], new_due, actor=actor, today=dt.date(2026, 12, 20))
+    copy = service.second_copy(
+        billing_data, original["id"], new_due, actor=actor, today=dt.date(2026, 12, 20)
+    )
     expected = latefee.amount_due(Decimal(PRICE), MARIA_DUE, new_due).total
     assert Decimal(copy["amount"]) == expected > Decimal(PRICE)
-    assert copy["kind"] == "second_copy" and copy["parent_id"] == original["id"] and copy["cycle"] == "2026-12"
+    assert (
+        copy["kind"] == "second_copy" and copy["parent_id"] == original["id"] and copy["cycle"] == "2026-12"
+    )
     assert [i["kind"] for i in copy["items"]] == ["plan", "late_fee"]
     slip = boleto.parse(copy["linha_digitavel"], today=dt.date(2026, 12, 20))
     assert slip.amount == expected and slip.due_date == new_due
@@ -104,7 +112,9 @@ def test_second_copy_after_a_partial_payment_charges_the_balance(billing_data, i
 
 def test_paying_a_replaced_invoice_lands_on_its_second_copy(billing_data, issued, actor):
     maria = issued["maria"]["id"]
-    copy = service.second_copy(billing_data, maria, dt.date(2026, 12, 28), actor=actor, today=dt.date(2026, 12, 20))
+    copy = service.second_copy(
+        billing_data, maria, dt.date(2026, 12, 28), actor=actor, today=dt.date(2026, 12, 20)
+    )
     result = service.pay(billing_data, maria, Decimal(copy["amount"]), dt.date(2026, 12, 22), actor=actor)
     assert result["invoice"]["id"] == copy["id"] and result["invoice"]["status"] == "paid"
 
@@ -124,7 +134,9 @@ def test_mark_overdue_fires_once_per_invoice(billing_data, issued, recorder, act
     again = service.mark_overdue(billing_data, dt.date(2026, 12, 12))
     later = service.mark_overdue(billing_data, dt.date(2026, 12, 16))
     assert (first["invoice_ids"], again["overdue"], later["invoice_ids"]) == (
-        [issued["maria"]["id"]], 0, [issued["joao"]["id"]],
+        [issued["maria"]["id"]],
+        0,
+        [issued["joao"]["id"]],
     )
     assert [e["invoice"]["login"] for e in recorder.of("overdue")] == ["maria", "joao"]
     assert service.show_invoice(billing_data, issued["maria"]["id"])["status"] == "overdue"
@@ -141,7 +153,9 @@ def test_due_date_on_a_weekend_is_not_overdue_on_the_next_business_day(billing_d
 def test_paying_an_overdue_invoice_makes_it_paid(billing_data, issued, actor):
     service.mark_overdue(billing_data, dt.date(2026, 12, 20))
     owed = service.show_invoice(billing_data, issued["maria"]["id"], on=dt.date(2026, 12, 20))["owed"]
-    result = service.pay(billing_data, issued["maria"]["id"], Decimal(owed["total"]), dt.date(2026, 12, 20), actor=actor)
+    result = service.pay(
+        billing_data, issued["maria"]["id"], Decimal(owed["total"]), dt.date(2026, 12, 20), actor=actor
+    )
     assert result["invoice"]["status"] == "paid"
 
 
@@ -163,24 +177,46 @@ def _return_file(issued, tmp_path, sequence: int = 1):
     maria, joao = issued["maria"], issued["joao"]
     records = [
         # Banco do Brasil reports the nosso número as convênio + sequence (17 digits)
-        PaymentRecord(nosso_numero="1234567" + maria["nosso_numero"], occurrence="06", amount_paid=Decimal(PRICE),
-                      face_value=Decimal(PRICE), due_date=MARIA_DUE, occurrence_date=dt.date(2026, 12, 9)),
-        PaymentRecord(nosso_numero=joao["nosso_numero"], occurrence="06", amount_paid=Decimal("50.00"),
-                      face_value=Decimal(PRICE), occurrence_date=dt.date(2026, 12, 14)),
-        PaymentRecord(nosso_numero="0000099999", occurrence="06", amount_paid=Decimal("10.00"),
-                      occurrence_date=dt.date(2026, 12, 14)),
+        PaymentRecord(
+            nosso_numero="1234567" + maria["nosso_numero"],
+            occurrence="06",
+            amount_paid=Decimal(PRICE),
+            face_value=Decimal(PRICE),
+            due_date=MARIA_DUE,
+            occurrence_date=dt.date(2026, 12, 9),
+        ),
+        PaymentRecord(
+            nosso_numero=joao["nosso_numero"],
+            occurrence="06",
+            amount_paid=Decimal("50.00"),
+            face_value=Decimal(PRICE),
+            occurrence_date=dt.date(2026, 12, 14),
+        ),
+        PaymentRecord(
+            nosso_numero="0000099999",
+            occurrence="06",
+            amount_paid=Decimal("10.00"),
+            occurrence_date=dt.date(2026, 12, 14),
+        ),
         PaymentRecord(nosso_numero=joao["nosso_numero"], occurrence="02", amount_paid=Decimal("0")),
     ]
     path = tmp_path / f"retorno{sequence}.ret"
-    path.write_text(cnab240.build_return_file(records, bank="001", generated=dt.date(2026, 12, 15), sequence=sequence))
+    path.write_text(
+        cnab240.build_return_file(records, bank="001", generated=dt.date(2026, 12, 15), sequence=sequence)
+    )
     return path
 
 
-def test_cnab_return_file_settles_the_right_invoices_and_reports_the_rest(billing_data, issued, recorder, actor, tmp_path):
+def test_cnab_return_file_settles_the_right_invoices_and_reports_the_rest(
+    billing_data, issued, recorder, actor, tmp_path
+):
     result = service.import_return_file(billing_data, _return_file(issued, tmp_path), actor=actor)
     settled = {row["invoice_id"]: row for row in result["settled"]}
     assert settled[issued["maria"]["id"]]["status"] == "paid"
-    assert settled[issued["joao"]["id"]]["status"] == "open" and settled[issued["joao"]["id"]]["amount"] == "50.00"
+    assert (
+        settled[issued["joao"]["id"]]["status"] == "open"
+        and settled[issued["joao"]["id"]]["amount"] == "50.00"
+    )
     assert [(u["nosso_numero"], u["amount"]) for u in result["unmatched"]] == [("0000099999", "10.00")]
     assert result["ignored"] == 1 and len(recorder.of("paid")) == 2
     maria = service.show_invoice(billing_data, issued["maria"]["id"])
@@ -208,10 +244,9 @@ def test_bad_return_file_is_one_clear_error(billing_data, actor, tmp_path):
 
 def _suspended_with_a_session(ctx, actor) -> None:
     """Maria's December invoice overdue, the notice sent, suspended 15 days later, online on a NAS."""
-    from policy import lifecycle
-
     from aaa.db.models import AcctSession, utcnow
     from aaa.services import nas
+    from policy import lifecycle
 
     nas.add_nas(ctx, name="r1", address="127.0.0.1", secret="s3cret-s3cret", actor=actor)
     service.mark_overdue(ctx, dt.date(2026, 12, 11))
@@ -225,10 +260,16 @@ def _suspended_with_a_session(ctx, actor) -> None:
 
 
 def _reauthorize_rows(ctx) -> list[dict]:
-    return [r for r in outbox.list_rows(ctx) if r["kind"] == "radius.reauthorize" and r["payload"].get("login") == "maria"]
+    return [
+        r
+        for r in outbox.list_rows(ctx)
+        if r["kind"] == "radius.reauthorize" and r["payload"].get("login") == "maria"
+    ]
 
 
-def test_paying_the_overdue_invoice_reactivates_the_suspended_subscriber_and_tells_the_router(billing_data, issued, actor):
+def test_paying_the_overdue_invoice_reactivates_the_suspended_subscriber_and_tells_the_router(
+    billing_data, issued, actor
+):
     _suspended_with_a_session(billing_data, actor)
     invoice_id = issued["maria"]["id"]
     owed = service.show_invoice(billing_data, invoice_id, on=dt.date(2026, 12, 28))["owed"]
@@ -237,12 +278,20 @@ def test_paying_the_overdue_invoice_reactivates_the_suspended_subscriber_and_tel
     shown = subscribers.show_subscriber(billing_data, "maria")
     assert shown["status"] == "active" and shown["history"][0]["actor"] == "payment"
     rows = _reauthorize_rows(billing_data)
-    assert rows and rows[-1]["payload"]["acct_session_id"] == "81a00001" and rows[-1]["payload"]["cause"] == "status:active"
+    assert (
+        rows
+        and rows[-1]["payload"]["acct_session_id"] == "81a00001"
+        and rows[-1]["payload"]["cause"] == "status:active"
+    )
 
 
-def test_a_partial_payment_or_another_overdue_invoice_keeps_the_subscriber_suspended(billing_data, issued, actor):
+def test_a_partial_payment_or_another_overdue_invoice_keeps_the_subscriber_suspended(
+    billing_data, issued, actor
+):
     service.run_month(billing_data, "2027-01", actor=actor, today=dt.date(2027, 1, 1))
-    january = [r for r in service.list_invoices(billing_data) if r["login"] == "maria" and r["cycle"] == "2027-01"][0]
+    january = [
+        r for r in service.list_invoices(billing_data) if r["login"] == "maria" and r["cycle"] == "2027-01"
+    ][0]
     _suspended_with_a_session(billing_data, actor)
     service.mark_overdue(billing_data, dt.date(2027, 1, 12))
     december = issued["maria"]["id"]
