@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -126,3 +127,16 @@ def test_import_of_100k_rows_is_batched(tmp_path, aaa, database_url):
     summary = json.loads(aaa("subscriber", "import", str(big), "--json").stdout)
     assert summary["imported"] == 20_000 and subscriber_count(database_url) == 20_000
     assert time.monotonic() - started < 600  # a bound against hangs, not a performance assertion
+
+
+def test_nas_check_prints_activity_and_the_status_server_outcome(aaa):
+    closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    aaa("nas", "add", "lo", "--ip", "127.0.0.1", "--secret", "s3cret", "--coa-port", str(port))
+    text = aaa("nas", "check", "lo").stdout
+    assert "last_auth_at        never" in text and f"on CoA port {port}" in text and "refused" in text
+    assert "s3cret" not in text
+    assert json.loads(aaa("nas", "check", "lo", "--json").stdout)["probe"]["outcome"] == "unreachable"
+    assert aaa("nas", "check", "ghost", ok=False).stderr.strip() == "aaa: error: NAS 'ghost' not found"

@@ -1,13 +1,16 @@
-"""Service layer: a NAS's latest activity (the NAS check that replaces a Status-Server probe)."""
+"""Service layer: a NAS's latest activity and the NAS check (activity plus a Status-Server probe)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import threading
 
 import pytest
 
 from aaa.db.models import AcctSession, AuthLog, utcnow
 from aaa.errors import NotFoundError
+from aaa.radius.codec import Code, decode, encode_reply, verify_request
 from aaa.services import nas
 
 
@@ -52,3 +55,69 @@ def test_activity_is_the_latest_auth_and_accounting_of_that_nas_only(ctx, router
 def test_activity_of_an_unknown_nas_is_not_found(ctx, routers):
     with pytest.raises(NotFoundError):
         nas.nas_activity(ctx, "ghost")
+
+
+class Responder:
+    """A UDP socket on loopback that answers a Status-Server with ``reply_code``, signed with
+    ``secret`` (or stays silent when ``reply_code`` is None), on a thread; stops by itself."""
+
+    def __init__(self, secret: bytes, reply_code: Code | None) -> None:
+        self.secret, self.reply_code = secret, reply_code
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(5)
+        self.port = self.sock.getsockname()[1]
+        self.seen: list[str] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        with self.sock:
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except TimeoutError:
+                return
+            request = decode(data)
+            self.seen.append(request.code.name if verify_request(request, self.secret) else "unverified")
+            if self.reply_code is not None:
+                self.sock.sendto(encode_reply(request, self.reply_code, [], self.secret), peer)
+
+    def __enter__(self) -> Responder:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.thread.join(6)
+
+
+def point_r1_at(ctx, actor, port: int) -> None:
+    nas.update_nas(ctx, "r1", coa_port=port, actor=actor)
+
+
+def test_check_reports_a_verified_status_server_answer(ctx, routers, actor):
+    with Responder(b"s3cret", Code.ACCESS_ACCEPT) as server:
+        point_r1_at(ctx, actor, server.port)
+        checked = nas.check_nas(ctx, "r1", timeout=3)
+    assert server.seen == ["STATUS_SERVER"]
+    assert checked["probe"]["outcome"] == "answered" and checked["probe"]["code"] == "ACCESS_ACCEPT"
+    assert checked["open_sessions"] == 0 and checked["coa_port"] == server.port
+
+
+def test_check_tells_a_wrong_secret_from_silence_and_from_a_closed_port(ctx, routers, actor):
+    with Responder(b"another-secret", Code.ACCESS_ACCEPT) as server:
+        point_r1_at(ctx, actor, server.port)
+        assert nas.check_nas(ctx, "r1", timeout=3)["probe"]["outcome"] == "bad-secret"
+    with Responder(b"s3cret", None) as server:
+        point_r1_at(ctx, actor, server.port)
+        assert nas.check_nas(ctx, "r1", timeout=0.3)["probe"]["outcome"] == "no-answer"
+    closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    point_r1_at(ctx, actor, port)
+    assert nas.check_nas(ctx, "r1", timeout=1)["probe"]["outcome"] == "unreachable"
+
+
+def test_check_of_a_nas_defined_by_a_range_does_not_probe(ctx, actor):
+    nas.add_nas(ctx, name="pool", address="127.0.10.0/24", secret="s3cret", actor=actor)
+    probe = nas.check_nas(ctx, "pool", timeout=0.2)["probe"]
+    assert probe["outcome"] == "skipped" and "range" in probe["detail"]

@@ -97,6 +97,7 @@ async def test_nas_check_shows_its_latest_activity_and_open_sessions(demo):
         await pilot.press("c")
         await settle(pilot)
         assert screen.activity["open_sessions"] == 1 and screen.activity["last_accounting_at"]
+        assert screen.activity["probe"]["outcome"] in ("unreachable", "no-answer")  # nothing answers on 127.0.0.1:3799
         assert any("1 open session(s)" in n for n in notices(app))
 
 

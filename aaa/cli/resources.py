@@ -68,6 +68,37 @@ def nas_show(app: App, name: str, as_json: bool) -> None:
     emit(nas.show_nas(app.context(), name), as_json)
 
 
+@nas_group.command("check")
+@click.argument("name")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 10),
+    default=1.0,
+    show_default=True,
+    help="seconds to wait for the probe's answer",
+)
+@json_option
+@pass_app
+def nas_check(app: App, name: str, timeout: float, as_json: bool) -> None:
+    """What the NAS last sent us, and a Status-Server probe of its CoA port (MikroTik does not answer it)."""
+    result = nas.check_nas(app.context(), name, timeout=timeout)
+    if as_json:
+        emit(result, True)
+        return
+    found = result["probe"]
+    said = {
+        "answered": f"answered ({found['code']}, {found['rtt_ms']} ms)",
+        "no-answer": "no answer (expected from MikroTik)",
+        "unreachable": f"refused ({found['detail']}): on RouterOS check /radius incoming accept=yes",
+    }
+    emit({
+        "name": result["name"], "address": result["address"],
+        "last_auth_at": result["last_auth_at"] or "never", "last_accounting_at": result["last_accounting_at"] or "never",
+        "open_sessions": result["open_sessions"],
+        "status_server": said.get(found["outcome"], f"{found['outcome']}: {found['detail']}") + f" on CoA port {result['coa_port']}",
+    }, False)  # fmt: skip
+
+
 @nas_group.command("update")
 @click.argument("name")
 @click.option("--ip", "address")

@@ -1,7 +1,8 @@
-"""NAS (RADIUS clients): add, list, show, update, delete, and their latest activity."""
+"""NAS (RADIUS clients): add, list, show, update, delete, their latest activity and the NAS check."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from sqlalchemy import func, select
@@ -10,6 +11,7 @@ from aaa import validate
 from aaa.context import Context
 from aaa.db.models import AcctSession, AuthLog, Nas
 from aaa.errors import ConflictError, ValidationError
+from aaa.radius import probe
 from aaa.services import audit
 from aaa.services.common import ensure_free, find, iso
 
@@ -92,10 +94,8 @@ def show_nas(ctx: Context, name: str) -> dict[str, Any]:
 def nas_activity(ctx: Context, name: str) -> dict[str, Any]:
     """Whether a NAS is alive, from what it last sent us: its latest authentication (``auth_log``), its
     latest accounting update (``sessions.updated_at``) and how many sessions it has open now.
-
-    This is the NAS check admins get instead of a Status-Server probe: MikroTik routers do not answer
-    Status-Server (RFC 5997 is a server feature), and there is no harmless RADIUS request to send a
-    router, so the traffic it sends us is the evidence."""
+    MikroTik routers do not answer Status-Server, so for them the traffic they send us is the evidence
+    that they are alive; :func:`check_nas` adds the probe for those that do."""
     with ctx.sessions() as s:
         nas = find(s, Nas, Nas.name, name, "NAS")
         last_auth = s.scalar(select(AuthLog.at).where(AuthLog.nas_id == nas.id).order_by(AuthLog.at.desc()).limit(1))
@@ -110,6 +110,25 @@ def nas_activity(ctx: Context, name: str) -> dict[str, Any]:
             "last_accounting_at": iso(last_accounting),
             "open_sessions": int(open_sessions or 0),
         }
+
+
+def check_nas(ctx: Context, name: str, *, timeout: float = 1.0) -> dict[str, Any]:
+    """The admin's NAS check: its activity (:func:`nas_activity`) and a Status-Server probe of its CoA
+    port (:func:`aaa.radius.probe.status_server`), in ``probe``.
+
+    MikroTik routers do not answer Status-Server, so for them ``no-answer`` is expected and the
+    activity is the evidence; a NAS that answers proves its CoA port is open and the secret right. A
+    NAS defined by a range of addresses has no single host to probe (``probe.outcome`` ``"skipped"``)."""
+    activity = nas_activity(ctx, name)
+    with ctx.sessions() as s:
+        row = find(s, Nas, Nas.name, name, "NAS")
+        network = ipaddress.ip_network(row.address, strict=False)
+        port, secret = row.coa_port, ctx.vault.decrypt(row.secret_enc).encode("utf-8")
+    if network.num_addresses == 1:
+        result = probe.status_server(str(network.network_address), port, secret, timeout=timeout).as_dict()
+    else:
+        result = probe.ProbeResult("skipped", detail=f"the NAS address {row.address} is a range").as_dict()
+    return {**activity, "coa_port": port, "probe": result}
 
 
 def update_nas(ctx: Context, name: str, *, actor: str, **changes: Any) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """NAS (the routers): the list, add and edit (admins only), and a check of each NAS's latest activity.
 
 The shared secret is typed, never shown back: editing leaves it as it is unless a new one is typed.
-The check shows the NAS's latest authentication and accounting and its open sessions
-(:func:`aaa.services.nas.nas_activity`) rather than sending a Status-Server, which MikroTik routers
-do not answer.
+The check (:func:`aaa.services.nas.check_nas`) shows the NAS's latest authentication and accounting
+and its open sessions, and the outcome of a Status-Server sent to its CoA port (MikroTik routers do
+not answer one, so for them the activity is the evidence).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class NasScreen(TableScreen):
 
     @work(thread=True, exit_on_error=False, group="table-action")
     def check(self, name: str) -> None:
-        activity = nas.nas_activity(self.ctx, name)
+        activity = nas.check_nas(self.ctx, name)
         self.call_ui(self.show_activity, activity)
 
     def show_activity(self, a: dict[str, Any]) -> None:
@@ -99,5 +99,7 @@ class NasScreen(TableScreen):
             "nas.activity", name=a["name"], auth=tables.when(a["last_auth_at"]),
             accounting=tables.when(a["last_accounting_at"]), sessions=a["open_sessions"],
         )
+        found = a["probe"]
+        text += "\n" + t(f"nas.probe.{found['outcome']}", port=a["coa_port"], code=found["code"], rtt=found["rtt_ms"], detail=found["detail"])
         self.activity = a
         self.notify(text, title=t("action.check"), severity="information" if a["last_auth_at"] or a["last_accounting_at"] else "warning", timeout=10)
