@@ -10,7 +10,7 @@ import pytest
 
 from aaa.db.models import AcctSession, AuthLog, utcnow
 from aaa.errors import NotFoundError
-from aaa.radius.codec import Code, decode, encode_reply, verify_request
+from aaa.radius.codec import Code, MalformedPacket, decode, encode_reply, verify_request
 from aaa.services import nas
 
 
@@ -77,7 +77,10 @@ class Responder:
             except TimeoutError:
                 return
             request = decode(data)
-            self.seen.append(request.code.name if verify_request(request, self.secret) else "unverified")
+            try:
+                self.seen.append(request.code.name if verify_request(request, self.secret) else "unverified")
+            except MalformedPacket:
+                self.seen.append("unverified")
             if self.reply_code is not None:
                 self.sock.sendto(encode_reply(request, self.reply_code, [], self.secret), peer)
 
