@@ -365,9 +365,10 @@ SIGKILL_SESSIONS = [f"81a1{n:04x}" for n in range(5)]
 
 
 def test_requests_in_flight_at_sigkill_are_delivered_once_after_restart(rigs: Callable[..., Enforcement]) -> None:
-    """The worker that claimed the rows dies; after its leases expire the restarted server sends each
-    session's Disconnect, and the router ACKs exactly one per session."""
-    outbox = {**FAST_OUTBOX, "lease_seconds": 4.0, "coa_timeout_seconds": 1.0, "coa_retries": 1}
+    """The worker that claimed the rows dies; the restarted server is the same node (its id is kept in
+    the journal folder) and re-runs its own claims at once instead of waiting for their 60 s leases:
+    each session's Disconnect is ACKed exactly once, well before the old leases would have expired."""
+    outbox = {**FAST_OUTBOX, "lease_seconds": 60.0, "coa_timeout_seconds": 1.0, "coa_retries": 1}
     rig = rigs(FakeNas(SECRET, mode="silent"), outbox=outbox)
     rig.server.start()
     rig.send_accounting([("Start", sid, "joao", f"100.64.11.{n + 1}") for n, sid in enumerate(SIGKILL_SESSIONS)])
@@ -375,12 +376,16 @@ def test_requests_in_flight_at_sigkill_are_delivered_once_after_restart(rigs: Ca
     assert len(result["outbox"]) == len(SIGKILL_SESSIONS)
     rig.wait_requests(len(SIGKILL_SESSIONS))  # every row claimed, its first Disconnect unanswered
     rig.server.kill()
-    assert {r.status for r in rig.outbox(result["outbox"])} == {"running"}, "killed with the rows in flight"
+    claimed = rig.outbox(result["outbox"])
+    assert {r.status for r in claimed} == {"running"}, "killed with the rows in flight"
+    (node,) = {r.claimed_by for r in claimed}
+    leases = {r.id: r.lease_until for r in claimed}
 
     rig.nas.mode = "ack"
     rig.server.start()
-    rows = rig.wait_outbox(result["outbox"], "done", timeout=20)
-    assert {r.attempts for r in rows} == {2}
+    rows = rig.wait_outbox(result["outbox"], "done", timeout=30)
+    assert {r.attempts for r in rows} == {2} and {r.claimed_by for r in rows} == {node}
+    assert all(r.done_at is not None and r.done_at < leases[r.id] for r in rows), "waited for the lease instead"
     acked = Counter((r.get("Acct-Session-Id"), r.code) for r in rig.nas.requests() if r.answer == "ack")
     assert acked == {(sid, "Disconnect-Request"): 1 for sid in SIGKILL_SESSIONS}
     assert rig.server.stop() == 0
@@ -407,6 +412,7 @@ def test_two_servers_on_one_postgresql_never_send_the_same_row_twice(
     assert distinct == dict.fromkeys(sessions, 1), "a session got two distinct requests"
     by_node = Counter(r.claimed_by for r in rows)
     print(f"rows carried out per node: {dict(by_node)}")
+    assert len(by_node) == 2, "one node carried out every row: the test did not make them compete"
     assert rig.server.stop() == 0 and other.stop() == 0
 
 
