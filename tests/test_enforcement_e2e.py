@@ -18,6 +18,7 @@ import socket
 import statistics
 import subprocess
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -440,3 +441,38 @@ def test_a_suspended_subscriber_logging_in_gets_the_configured_treatment(
 
     wait_for(treated, timeout=5, what=f"the {treatment} treatment at login (the cache refreshes every second)")
 
+
+
+# --- 9. --workers N: every worker's cache has the change before the router is told -----------------
+
+
+def test_with_two_workers_every_login_after_the_disconnect_gets_the_new_state(rigs: Callable[..., Enforcement]) -> None:
+    """``aaa serve --workers 2`` with caches that refresh on their own only every 60 s: the router's
+    logins right after the Disconnect reach both workers (SO_REUSEPORT, one source port each), and
+    every one of them gets the blocked profile, because worker 0 sends the Disconnect only once
+    worker 1's cache has the suspension too (aaa/cache_sync.py)."""
+    rig = rigs(treatment="blocked")
+    config = rig.server.config.read_text()
+    rig.server.config.write_text(config.replace("[radius]\n", "[radius]\ncache_refresh_seconds = 60.0\n", 1))
+    rig.server.start("--workers", "2")
+    before = [rig.login("joao", "joao2024") for _ in range(8)]
+    assert {r.get("Mikrotik-Rate-Limit") for r in before} == {RATE_100M}
+    with rig.ctx.transaction() as uow:  # the session, stored as accounting would (without one worker's
+        now = dt.datetime.now(dt.UTC)  # online index counting it against joao's Simultaneous-Use)
+        nas_id = nas_service.show_nas(rig.ctx, "demo-router")["id"]
+        uow.session.add(AcctSession(nas_id=nas_id, acct_session_id="81a00001", login="joao", framed_ip=JOAO_IP,
+                                    started_at=now, updated_at=now))  # fmt: skip
+    result, _ = rig.cli("subscriber", "suspend", "joao")
+    ((_, request),) = rig.wait_requests(1)
+    assert request.code == "Disconnect-Request"
+    after = [rig.login("joao", "joao2024") for _ in range(16)]  # a fresh source port each
+    assert [(r.code, r.get("Mikrotik-Address-List")) for r in after] == [(Code.ACCESS_ACCEPT, "aaa_blocked")] * 16, (
+        "a worker answered from a stale cache"
+    )
+    accepts = []
+    for index in (0, 1):
+        with urllib.request.urlopen(f"http://127.0.0.1:{rig.server.metrics_port + index}/stats", timeout=5) as reply:
+            accepts.append(json.load(reply)["accepts"])
+    assert all(n > 0 for n in accepts), f"the logins did not reach both workers: {accepts}"
+    rig.wait_outbox(result["outbox"], "done")
+    assert rig.server.stop() == 0
