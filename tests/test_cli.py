@@ -126,3 +126,15 @@ def test_import_of_100k_rows_is_batched(tmp_path, aaa, database_url):
     summary = json.loads(aaa("subscriber", "import", str(big), "--json").stdout)
     assert summary["imported"] == 20_000 and subscriber_count(database_url) == 20_000
     assert time.monotonic() - started < 600  # a bound against hangs, not a performance assertion
+
+
+def test_a_second_trust_unlock_in_the_cycle_is_refused_with_one_line_naming_why(aaa):
+    aaa("plan", "add", "100M", "--down", "100M", "--up", "50M")
+    aaa("subscriber", "add", "ana", "--password", "pw", "--plan", "100M")
+    aaa("subscriber", "suspend", "ana")
+    assert json.loads(aaa("subscriber", "trust-unlock", "ana", "--json").stdout)["trust_unlock_until"]
+    again = aaa("subscriber", "trust-unlock", "ana", ok=False)
+    assert again.returncode != 0 and again.stderr.strip().count("\n") == 0 and "Traceback" not in again.stderr
+    assert "subscriber 'ana' already used the trust unlock of cycle" in again.stderr
+    shown = json.loads(aaa("subscriber", "show", "ana", "--json").stdout)
+    assert [h["kind"] for h in shown["history"]] == ["trust-unlock", "status"]

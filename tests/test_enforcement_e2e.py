@@ -476,3 +476,26 @@ def test_with_two_workers_every_login_after_the_disconnect_gets_the_new_state(ri
     assert all(n > 0 for n in accepts), f"the logins did not reach both workers: {accepts}"
     rig.wait_outbox(result["outbox"], "done")
     assert rig.server.stop() == 0
+
+
+# --- 10. a mass change: followed with --wait, shown per subscriber ---------------------------------
+
+
+def test_a_mass_plan_change_is_followed_with_wait_and_shown_by_subscriber_show(rigs: Callable[..., Enforcement]) -> None:
+    """``aaa plan update --wait`` on a plan with 40 open sessions returns once every router has the new
+    rate, with a progress bar; ``aaa subscriber show`` lists the rows and how each router answered."""
+    rig = rigs()
+    rig.server.start()
+    sessions = [f"81a3{n:04x}" for n in range(40)]
+    rig.send_accounting([("Start", sid, "joao", f"100.64.13.{n + 1}") for n, sid in enumerate(sessions)])
+    done = rig.server.aaa("plan", "update", "Fibra 100M", "--down", "200M", "--wait")
+    assert "updating sessions on the routers" in done.stderr and "40 session update(s) delivered" in done.stderr
+    assert {r.status for r in rig.outbox()} == {"done"}, "--wait returned before the routers had it"
+    coas = rig.nas.requests()
+    assert sorted(r.get("Acct-Session-Id") for r in coas) == sessions
+    assert {(r.code, r.get("Mikrotik-Rate-Limit")) for r in coas} == {("CoA-Request", "50M/200M")}
+    shown, _ = rig.cli("subscriber", "show", "joao")
+    assert len(shown["outbox"]) == 20  # the newest 20
+    assert {(r["status"], r["cause"], r["action"], r["outcome"]) for r in shown["outbox"]} == {("done", "plan", "coa", "ack")}
+    text = rig.server.aaa("subscriber", "show", "joao").stdout
+    assert "outbox:" in text and "status=done" in text
