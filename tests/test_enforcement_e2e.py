@@ -499,3 +499,32 @@ def test_a_mass_plan_change_is_followed_with_wait_and_shown_by_subscriber_show(r
     assert {(r["status"], r["cause"], r["action"], r["outcome"]) for r in shown["outbox"]} == {("done", "plan", "coa", "ack")}
     text = rig.server.aaa("subscriber", "show", "joao").stdout
     assert "outbox:" in text and "status=done" in text
+
+
+# --- 11. SIGTERM with a request in flight ------------------------------------------------------------
+
+
+def test_sigterm_with_a_request_in_flight_withdraws_it_and_the_next_start_delivers_it(rigs: Callable[..., Enforcement]) -> None:
+    """The NAS is silent; ``aaa serve`` gets SIGTERM mid-attempt: it exits cleanly within the grace
+    (no unhandled Deferred error in its log), the row is given back unrun, and the next start sends it
+    once."""
+    outbox = {**FAST_OUTBOX, "coa_timeout_seconds": 5.0, "coa_retries": 2}  # 35 s a request: still in flight
+    rig = rigs(FakeNas(SECRET, mode="silent"), outbox=outbox)
+    rig.server.start()
+    rig.accounting("Start", "81a00001")
+    result, _ = rig.cli("subscriber", "suspend", "joao")
+    rig.wait_requests(1)
+    assert rig.server.stop() == 0
+    (row,) = rig.outbox(result["outbox"])
+    assert (row.status, row.attempts, row.claimed_by) == ("pending", 0, None)
+    log = rig.server.log.read_text()
+    assert "Unhandled error" not in log and "Traceback" not in log
+    assert "given back for the next start" in log
+    sent = len(rig.nas.requests(include_duplicates=True))
+    assert sent == 1, "retransmitted during the grace, or after"
+
+    rig.nas.mode = "ack"
+    rig.server.start()
+    rig.wait_outbox(result["outbox"], "done")
+    assert [(r.code, r.answer) for r in rig.nas.requests()] == [("Disconnect-Request", "silent"), ("Disconnect-Request", "ack")]
+    assert rig.server.stop() == 0
