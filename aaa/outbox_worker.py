@@ -19,9 +19,20 @@ Each claimed row is handed, as a plain :class:`OutboxRow`, to the handler regist
 
 An exception with a ``result`` dict attribute (:class:`OutboxFailure`) has it stored too (the CoA
 result of a NAK, for instance). A handler that runs longer than ``handler_timeout`` (default 0.8 of
-the lease) is cancelled and counts as a failure. Outcomes are written in batches, each guarded by
-the claim (``claimed_by`` and ``attempts``), so a row that another node re-claimed after a lease
-expiry is not overwritten.
+the lease) is cancelled and counts as a failure; cancelling its Deferred must withdraw what it was
+doing (the CoA client's requests do), so nothing is sent for an attempt that is over. Outcomes are
+written in batches, each guarded by the claim (``claimed_by`` and ``attempts``), so a row that another
+node re-claimed after a lease expiry is not overwritten.
+
+Leases: a claim lasts ``lease_seconds``, which must exceed ``handler_timeout`` plus the time to write
+the outcome (``aaa serve`` derives both, see :mod:`aaa.outbox_handlers`). While rows are in flight
+their leases are also renewed every third of the lease, guarded by the claim; a row whose claim is
+found lost (another node took it: this one was cut off from the database longer than the lease) has
+its handler cancelled at once rather than finish a second delivery.
+
+Stopping (SIGTERM): no more claims; in-flight handlers get ``cancel_after`` seconds to finish, then
+are cancelled, and their rows are given back (``pending``, due now, the attempt not counted) for the
+next start or another node.
 
 A restarted process recovers its own claims at once with ``recover_own_claims=True``, on its first
 poll, instead of waiting for their leases: only for a ``node_id`` that is stable across restarts and
@@ -43,7 +54,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
-from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.defer import CancelledError, Deferred, maybeDeferred, succeed
 from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
@@ -130,6 +141,11 @@ class OutboxWorker:
         self._postgres = context.engine.dialect.name == "postgresql"
         self._loop = LoopingCall(self.poll)
         self._loop.clock = reactor
+        self._renewer = LoopingCall(self.renew_leases)
+        self._renewer.clock = reactor
+        self._renewing = False
+        self._attempts: dict[int, int] = {}
+        self._cancel_call: Any = None
         self._polling: Deferred[Any] | None = None
         self._poll_again = False
         self._backlog = False
@@ -145,6 +161,8 @@ class OutboxWorker:
         self.retried = 0
         self.dead = 0
         self.db_errors = 0
+        self.renewed = 0
+        self.claims_lost = 0
 
     # --- life cycle ---------------------------------------------------------------------------------
 
@@ -152,13 +170,26 @@ class OutboxWorker:
         """Poll now and every ``poll_interval_seconds``."""
         self._stopping = False
         self._loop.start(self.settings.poll_interval_seconds, now=True)
+        if not self._renewer.running:
+            self._renewer.start(self.settings.lease_seconds / 3, now=False)
 
-    def stop(self) -> Deferred[None]:
-        """Stop claiming; fires once in-flight handlers have finished and their outcomes are written."""
+    def stop(self, cancel_after: float | None = None) -> Deferred[None]:
+        """Stop claiming; fires once in-flight handlers have finished and their outcomes are written.
+        With ``cancel_after``, handlers still running after that many seconds are cancelled and their
+        rows given back unrun."""
         self._stopping = True
         if self._loop.running:
             self._loop.stop()
+        if cancel_after is not None and self._in_flight and self._cancel_call is None:
+            self._cancel_call = self.reactor.callLater(cancel_after, self._cancel_in_flight)
         return self.when_idle()
+
+    def _cancel_in_flight(self) -> None:
+        self._cancel_call = None
+        if self._in_flight:
+            log.info("outbox: stopping; {n} row(s) still in flight are given back for the next start", n=len(self._in_flight))
+        for d in list(self._in_flight.values()):
+            d.cancel()
 
     def when_idle(self) -> Deferred[None]:
         """Fires when no claim is running, no handler is in flight and every outcome is written."""
@@ -175,7 +206,8 @@ class OutboxWorker:
 
     def counters(self) -> dict[str, int]:
         return {"claimed": self.claimed, "done": self.done, "retried": self.retried, "dead": self.dead,
-                "db_errors": self.db_errors, "in_flight": len(self._in_flight)}  # fmt: skip
+                "db_errors": self.db_errors, "in_flight": len(self._in_flight), "renewed": self.renewed,
+                "claims_lost": self.claims_lost}  # fmt: skip
 
     @property
     def in_flight(self) -> int:
@@ -292,6 +324,7 @@ class OutboxWorker:
             if self.handler_timeout > 0 and not d.called:
                 d.addTimeout(self.handler_timeout, self.reactor)
         self._in_flight[row.id] = d
+        self._attempts[row.id] = row.attempts
         d.addCallbacks(self._succeeded, self._failed, callbackArgs=(row,), errbackArgs=(row,))
         d.addErrback(self._internal_error, row)
 
@@ -304,6 +337,9 @@ class OutboxWorker:
         error = _one_line(exc)
         result = getattr(exc, "result", None)
         result = result if isinstance(result, dict) else None
+        if self._stopping and isinstance(exc, CancelledError):  # cut short by stop(): give it back unrun
+            self._record(row, _Outcome(row.id, row.attempts, _PENDING, retry_at=self._now(), released=True))
+            return
         if isinstance(exc, PermanentFailure) or row.attempts >= self.settings.max_attempts:
             self.dead += 1
             log.warn("outbox: row {id} ({kind}) is dead after {attempts} attempt(s): {error}",
@@ -327,6 +363,7 @@ class OutboxWorker:
 
     def _record(self, row: OutboxRow, outcome: _Outcome) -> None:
         self._in_flight.pop(row.id, None)
+        self._attempts.pop(row.id, None)
         left = self._by_nas.get(row.nas_id, 1) - 1
         if left > 0:
             self._by_nas[row.nas_id] = left
@@ -337,6 +374,55 @@ class OutboxWorker:
         if self._backlog and not self._stopping:
             self.wake()
         self._check_idle()
+
+    # --- leases -------------------------------------------------------------------------------------
+
+    def renew_leases(self) -> Deferred[Any]:
+        """Extend the leases of the rows in flight; cancel the handlers of any whose claim was lost."""
+        if self._renewing or not self._attempts:
+            return succeed(0)
+        self._renewing = True
+        held = dict(self._attempts)
+        d: Deferred[Any] = deferToThreadPool(self.reactor, self.pool, self._renew, held, self._now())
+        d.addCallbacks(self._renewed, self._renew_failed, callbackArgs=(held,))
+        return d
+
+    def _renew(self, held: dict[int, int], now: dt.datetime) -> set[int]:
+        """On a pool thread: the ids of ``held`` whose lease this worker still holds, now extended."""
+        lease = now + dt.timedelta(seconds=self.settings.lease_seconds)
+        kept: set[int] = set()
+        session: Session
+        with self.context.sessions() as session, session.begin():
+            ids = list(held)
+            for start in range(0, len(ids), 500):
+                result = session.execute(
+                    update(Outbox)
+                    .where(Outbox.id.in_(ids[start : start + 500]), Outbox.claimed_by == self.node_id,
+                           Outbox.status == _RUNNING)  # fmt: skip
+                    .values(lease_until=lease)
+                    .returning(Outbox.id, Outbox.attempts)
+                    .execution_options(synchronize_session=False)
+                )
+                kept.update(row_id for row_id, attempts in result if held.get(row_id) == attempts)
+        return kept
+
+    def _renewed(self, kept: set[int], held: dict[int, int]) -> int:
+        self._renewing = False
+        self.renewed += len(kept)
+        for row_id, attempts in held.items():
+            d = self._in_flight.get(row_id)
+            if row_id in kept or d is None or self._attempts.get(row_id) != attempts:
+                continue  # renewed, or finished meanwhile
+            self.claims_lost += 1
+            log.warn("outbox: row {id} was claimed by another node while in flight here; cancelled", id=row_id)
+            d.cancel()
+        return len(kept)
+
+    def _renew_failed(self, failure: Failure) -> int:
+        self._renewing = False
+        self.db_errors += 1
+        log.warn("outbox: cannot renew leases ({error}); retrying", error=_one_line(failure.value))
+        return 0
 
     # --- writing outcomes ---------------------------------------------------------------------------
 
@@ -401,6 +487,12 @@ class OutboxWorker:
         if self._in_flight or self._polling is not None or self._flushing is not None or self._finished:
             return
         waiters, self._idle_waiters = self._idle_waiters, []
+        if self._stopping:
+            if self._renewer.running:
+                self._renewer.stop()
+            if self._cancel_call is not None and self._cancel_call.active():
+                self._cancel_call.cancel()
+            self._cancel_call = None
         for d in waiters:
             d.callback(None)
 

@@ -5,7 +5,9 @@ authentication and accounting ports, the accounting journal and its drainer, the
 the stale-session sweep, the outbox worker, plugin jobs, and the metrics page. With ``--workers N``
 the parent forks N such processes that share the UDP ports through SO_REUSEPORT (the kernel spreads
 packets by source address and port); each worker has its own journal folder and metrics port
-(``port + index``); worker 0 also runs the outbox worker and the periodic jobs.
+(``port + index``); worker 0 also runs the outbox worker and the periodic jobs. Before worker 0
+tells a router to log a subscriber in again, every worker's cache has the change
+(:mod:`aaa.cache_sync`).
 
 SIGTERM or SIGINT stops the listeners, then finishes in-flight work: the journal is synced, the
 drainer applies what it holds, the auth log is flushed.
@@ -33,6 +35,7 @@ from twisted.python.failure import Failure
 from aaa import acct_writer
 from aaa.background import AccountingDrainer, AuthLogWriter, JobRunner
 from aaa.cache import Cache
+from aaa.cache_sync import FOLLOW_SECONDS, CacheSync
 from aaa.config import Settings
 from aaa.context import Context, build_context
 from aaa.errors import AAAError
@@ -51,6 +54,8 @@ class ServeOptions:
     acct_port: int
     workers: int = 1
     index: int = 0
+    cache_sync: CacheSync | None = None
+    """Shared by the worker processes of ``--workers N``: see :mod:`aaa.cache_sync`."""
 
 
 def udp_socket(bind: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -135,6 +140,9 @@ class Service:
             self._ports.append(self.reactor.adoptDatagramPort(sock.fileno(), sock.family, protocol))
             sock.close()  # the reactor holds its own duplicate of the descriptor
         self._every(settings.radius.cache_refresh_seconds, self._refresh_cache)
+        if opts.cache_sync is not None:
+            opts.cache_sync.publish(opts.index, self.cache.seq)
+            self._every(FOLLOW_SECONDS, self._follow_peers)
         self._every(1.0, self.server.purge_duplicates)
         self._every(60.0, self._close_stale)
         self.drainer.start()
@@ -206,6 +214,8 @@ class Service:
 
         def finished(result: Any) -> None:
             self._refreshing = None
+            if self.options.cache_sync is not None:
+                self.options.cache_sync.publish(self.options.index, self.cache.seq)
             if self._refresh_waiters:  # asked for while this one ran: they need a refresh of their own
                 self._start_refresh()
             for waiter in waiters:
@@ -215,6 +225,21 @@ class Service:
                     waiter.callback(None)
 
         running.addBoth(finished)
+
+    def refresh_everywhere(self) -> Deferred[Any]:
+        """:meth:`refresh_cache`, then (``--workers N``) wait until every worker's cache has what this
+        one now has, bounded (:meth:`aaa.cache_sync.CacheSync.wait`)."""
+        d: Deferred[Any] = self.refresh_cache()
+        sync = self.options.cache_sync
+        if sync is not None:
+            d.addCallback(lambda _: sync.wait(self.reactor, self.cache.seq))
+        return d
+
+    def _follow_peers(self) -> None:
+        """Another worker wants a newer cache than this one has: refresh now, not at the next tick."""
+        sync = self.options.cache_sync
+        if sync is not None and sync.wanted() > self.cache.seq and self._refreshing is None:
+            self._refresh_cache()
 
     def _refresh_cache(self) -> Any:
         d = self.refresh_cache()
@@ -297,11 +322,12 @@ def serve(settings: Settings, options: ServeOptions) -> None:
         run_worker(settings, options)
         return
     children: list[int] = []
+    sync = CacheSync(options.workers)
     for index in range(options.workers):
         pid = os.fork()
         if pid == 0:
             try:
-                run_worker(settings, ServeOptions(options.bind, options.auth_port, options.acct_port, options.workers, index))
+                run_worker(settings, ServeOptions(options.bind, options.auth_port, options.acct_port, options.workers, index, sync))
             finally:
                 os._exit(0)
         children.append(pid)

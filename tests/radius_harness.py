@@ -266,10 +266,11 @@ class ServerProcess:
         assert done.returncode == 0, f"aaa {' '.join(args)}: {done.stdout}{done.stderr}"
         return done
 
-    def start(self, *, timeout: float = 30) -> None:
+    def start(self, *args: str, timeout: float = 30) -> None:
+        """``aaa serve`` with ``args`` (``--workers 2``, say); returns once it answers Status-Server."""
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [AAA, "--config", str(self.config), "serve"],
+                [AAA, "--config", str(self.config), "serve", *args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.root,

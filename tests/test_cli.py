@@ -140,3 +140,15 @@ def test_nas_check_prints_activity_and_the_status_server_outcome(aaa):
     assert "s3cret" not in text
     assert json.loads(aaa("nas", "check", "lo", "--json").stdout)["probe"]["outcome"] == "unreachable"
     assert aaa("nas", "check", "ghost", ok=False).stderr.strip() == "aaa: error: NAS 'ghost' not found"
+
+
+def test_a_second_trust_unlock_in_the_cycle_is_refused_with_one_line_naming_why(aaa):
+    aaa("plan", "add", "100M", "--down", "100M", "--up", "50M")
+    aaa("subscriber", "add", "ana", "--password", "pw", "--plan", "100M")
+    aaa("subscriber", "suspend", "ana")
+    assert json.loads(aaa("subscriber", "trust-unlock", "ana", "--json").stdout)["trust_unlock_until"]
+    again = aaa("subscriber", "trust-unlock", "ana", ok=False)
+    assert again.returncode != 0 and again.stderr.strip().count("\n") == 0 and "Traceback" not in again.stderr
+    assert "subscriber 'ana' already used the trust unlock of cycle" in again.stderr
+    shown = json.loads(aaa("subscriber", "show", "ana", "--json").stdout)
+    assert [h["kind"] for h in shown["history"]] == ["trust-unlock", "status"]

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from fakenas import FakeNas, FakeNasProtocol, FakeNasThread
 from reactor_helpers import ClockedReactor, Loop
-from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.defer import CancelledError, Deferred, gatherResults
 
 from aaa.radius.coa import CoaClient, CoaResult
 from aaa.radius.codec import Code, decode, encode_reply
@@ -233,3 +233,45 @@ def test_fake_nas_as_a_process_records_json_lines(loop: Loop, tmp_path: Path) ->
     recorded = json.loads(line)
     assert (recorded["code"], recorded["answer"], recorded["error_cause"]) == ("Disconnect-Request", "nak", 503)
     assert [a for a in recorded["attributes"] if a[0] != "Message-Authenticator"] == [list(a) for a in SESSION]
+
+
+def test_worst_case_is_the_sum_of_the_waits(loop: Loop) -> None:
+    """The budget callers derive their timeouts from: 2 + 4 + 8 s with the defaults."""
+    assert CoaClient(ClockedReactor(loop)).worst_case_seconds() == 14.0
+    assert CoaClient(ClockedReactor(loop), timeout=0.3, retries=1).worst_case_seconds() == pytest.approx(0.9)
+
+
+def test_a_cancelled_request_is_never_sent_again_nor_fires_later(rig: Rig) -> None:
+    """Cancelling withdraws the request: no retransmission, its identifier freed, no late result."""
+    rig.nas.mode = "silent"
+    d = rig.send(Code.DISCONNECT_REQUEST)
+    rig.received(1)
+    errors: list[Any] = []
+    d.addErrback(errors.append)
+    d.cancel()
+    assert len(errors) == 1 and errors[0].check(CancelledError)
+    assert rig.client.in_flight() == 0 and rig.client.cancelled == 1
+    rig.clock.advance(rig.client.worst_case_seconds() + 1)
+    rig.loop.turn(0.05)
+    assert len(rig.nas.requests(include_duplicates=True)) == 1, "retransmitted after the cancel"
+    rig.nas.mode = "ack"
+    assert rig.loop.run_until(rig.send()).outcome == "ack"
+
+
+def test_a_cancelled_queued_request_leaves_the_queue(loop: Loop) -> None:
+    nas = FakeNas(SECRET, mode="silent")
+    rig = Rig(loop, nas)
+    rig.client.max_sockets = 1
+    on_wire = [rig.send(attributes=[("Acct-Session-Id", f"s{n}")]) for n in range(256)]
+    queued = rig.send(attributes=[("Acct-Session-Id", "queued")])
+    assert rig.client.queued() == 1
+    queued.addErrback(lambda f: f.trap(CancelledError))
+    queued.cancel()
+    assert rig.client.queued() == 0 and rig.client.cancelled == 1
+    for d in on_wire:
+        d.addErrback(lambda f: f.trap(CancelledError))
+        d.cancel()
+    assert rig.client.in_flight() == 0
+    loop.turn(0.05)
+    assert "queued" not in {r.get("Acct-Session-Id") for r in nas.requests()}
+    rig.client.close()

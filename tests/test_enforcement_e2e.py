@@ -18,6 +18,7 @@ import socket
 import statistics
 import subprocess
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -365,9 +366,10 @@ SIGKILL_SESSIONS = [f"81a1{n:04x}" for n in range(5)]
 
 
 def test_requests_in_flight_at_sigkill_are_delivered_once_after_restart(rigs: Callable[..., Enforcement]) -> None:
-    """The worker that claimed the rows dies; after its leases expire the restarted server sends each
-    session's Disconnect, and the router ACKs exactly one per session."""
-    outbox = {**FAST_OUTBOX, "lease_seconds": 4.0, "coa_timeout_seconds": 1.0, "coa_retries": 1}
+    """The worker that claimed the rows dies; the restarted server is the same node (its id is kept in
+    the journal folder) and re-runs its own claims at once instead of waiting for their 60 s leases:
+    each session's Disconnect is ACKed exactly once, well before the old leases would have expired."""
+    outbox = {**FAST_OUTBOX, "lease_seconds": 60.0, "coa_timeout_seconds": 1.0, "coa_retries": 1}
     rig = rigs(FakeNas(SECRET, mode="silent"), outbox=outbox)
     rig.server.start()
     rig.send_accounting([("Start", sid, "joao", f"100.64.11.{n + 1}") for n, sid in enumerate(SIGKILL_SESSIONS)])
@@ -375,12 +377,16 @@ def test_requests_in_flight_at_sigkill_are_delivered_once_after_restart(rigs: Ca
     assert len(result["outbox"]) == len(SIGKILL_SESSIONS)
     rig.wait_requests(len(SIGKILL_SESSIONS))  # every row claimed, its first Disconnect unanswered
     rig.server.kill()
-    assert {r.status for r in rig.outbox(result["outbox"])} == {"running"}, "killed with the rows in flight"
+    claimed = rig.outbox(result["outbox"])
+    assert {r.status for r in claimed} == {"running"}, "killed with the rows in flight"
+    (node,) = {r.claimed_by for r in claimed}
+    leases = {r.id: r.lease_until for r in claimed}
 
     rig.nas.mode = "ack"
     rig.server.start()
-    rows = rig.wait_outbox(result["outbox"], "done", timeout=20)
-    assert {r.attempts for r in rows} == {2}
+    rows = rig.wait_outbox(result["outbox"], "done", timeout=30)
+    assert {r.attempts for r in rows} == {2} and {r.claimed_by for r in rows} == {node}
+    assert all(r.done_at is not None and r.done_at < leases[r.id] for r in rows), "waited for the lease instead"
     acked = Counter((r.get("Acct-Session-Id"), r.code) for r in rig.nas.requests() if r.answer == "ack")
     assert acked == {(sid, "Disconnect-Request"): 1 for sid in SIGKILL_SESSIONS}
     assert rig.server.stop() == 0
@@ -407,6 +413,7 @@ def test_two_servers_on_one_postgresql_never_send_the_same_row_twice(
     assert distinct == dict.fromkeys(sessions, 1), "a session got two distinct requests"
     by_node = Counter(r.claimed_by for r in rows)
     print(f"rows carried out per node: {dict(by_node)}")
+    assert len(by_node) == 2, "one node carried out every row: the test did not make them compete"
     assert rig.server.stop() == 0 and other.stop() == 0
 
 
@@ -434,3 +441,90 @@ def test_a_suspended_subscriber_logging_in_gets_the_configured_treatment(
 
     wait_for(treated, timeout=5, what=f"the {treatment} treatment at login (the cache refreshes every second)")
 
+
+
+# --- 9. --workers N: every worker's cache has the change before the router is told -----------------
+
+
+def test_with_two_workers_every_login_after_the_disconnect_gets_the_new_state(rigs: Callable[..., Enforcement]) -> None:
+    """``aaa serve --workers 2`` with caches that refresh on their own only every 60 s: the router's
+    logins right after the Disconnect reach both workers (SO_REUSEPORT, one source port each), and
+    every one of them gets the blocked profile, because worker 0 sends the Disconnect only once
+    worker 1's cache has the suspension too (aaa/cache_sync.py)."""
+    rig = rigs(treatment="blocked")
+    config = rig.server.config.read_text()
+    rig.server.config.write_text(config.replace("[radius]\n", "[radius]\ncache_refresh_seconds = 60.0\n", 1))
+    rig.server.start("--workers", "2")
+    before = [rig.login("joao", "joao2024") for _ in range(8)]
+    assert {r.get("Mikrotik-Rate-Limit") for r in before} == {RATE_100M}
+    with rig.ctx.transaction() as uow:  # the session, stored as accounting would (without one worker's
+        now = dt.datetime.now(dt.UTC)  # online index counting it against joao's Simultaneous-Use)
+        nas_id = nas_service.show_nas(rig.ctx, "demo-router")["id"]
+        uow.session.add(AcctSession(nas_id=nas_id, acct_session_id="81a00001", login="joao", framed_ip=JOAO_IP,
+                                    started_at=now, updated_at=now))  # fmt: skip
+    result, _ = rig.cli("subscriber", "suspend", "joao")
+    ((_, request),) = rig.wait_requests(1)
+    assert request.code == "Disconnect-Request"
+    after = [rig.login("joao", "joao2024") for _ in range(16)]  # a fresh source port each
+    assert [(r.code, r.get("Mikrotik-Address-List")) for r in after] == [(Code.ACCESS_ACCEPT, "aaa_blocked")] * 16, (
+        "a worker answered from a stale cache"
+    )
+    accepts = []
+    for index in (0, 1):
+        with urllib.request.urlopen(f"http://127.0.0.1:{rig.server.metrics_port + index}/stats", timeout=5) as reply:
+            accepts.append(json.load(reply)["accepts"])
+    assert all(n > 0 for n in accepts), f"the logins did not reach both workers: {accepts}"
+    rig.wait_outbox(result["outbox"], "done")
+    assert rig.server.stop() == 0
+
+
+# --- 10. a mass change: followed with --wait, shown per subscriber ---------------------------------
+
+
+def test_a_mass_plan_change_is_followed_with_wait_and_shown_by_subscriber_show(rigs: Callable[..., Enforcement]) -> None:
+    """``aaa plan update --wait`` on a plan with 40 open sessions returns once every router has the new
+    rate, with a progress bar; ``aaa subscriber show`` lists the rows and how each router answered."""
+    rig = rigs()
+    rig.server.start()
+    sessions = [f"81a3{n:04x}" for n in range(40)]
+    rig.send_accounting([("Start", sid, "joao", f"100.64.13.{n + 1}") for n, sid in enumerate(sessions)])
+    done = rig.server.aaa("plan", "update", "Fibra 100M", "--down", "200M", "--wait")
+    assert "updating sessions on the routers" in done.stderr and "40 session update(s) delivered" in done.stderr
+    assert {r.status for r in rig.outbox()} == {"done"}, "--wait returned before the routers had it"
+    coas = rig.nas.requests()
+    assert sorted(r.get("Acct-Session-Id") for r in coas) == sessions
+    assert {(r.code, r.get("Mikrotik-Rate-Limit")) for r in coas} == {("CoA-Request", "50M/200M")}
+    shown, _ = rig.cli("subscriber", "show", "joao")
+    assert len(shown["outbox"]) == 20  # the newest 20
+    assert {(r["status"], r["cause"], r["action"], r["outcome"]) for r in shown["outbox"]} == {("done", "plan", "coa", "ack")}
+    text = rig.server.aaa("subscriber", "show", "joao").stdout
+    assert "outbox:" in text and "status=done" in text
+
+
+# --- 11. SIGTERM with a request in flight ------------------------------------------------------------
+
+
+def test_sigterm_with_a_request_in_flight_withdraws_it_and_the_next_start_delivers_it(rigs: Callable[..., Enforcement]) -> None:
+    """The NAS is silent; ``aaa serve`` gets SIGTERM mid-attempt: it exits cleanly within the grace
+    (no unhandled Deferred error in its log), the row is given back unrun, and the next start sends it
+    once."""
+    outbox = {**FAST_OUTBOX, "coa_timeout_seconds": 5.0, "coa_retries": 2}  # 35 s a request: still in flight
+    rig = rigs(FakeNas(SECRET, mode="silent"), outbox=outbox)
+    rig.server.start()
+    rig.accounting("Start", "81a00001")
+    result, _ = rig.cli("subscriber", "suspend", "joao")
+    rig.wait_requests(1)
+    assert rig.server.stop() == 0
+    (row,) = rig.outbox(result["outbox"])
+    assert (row.status, row.attempts, row.claimed_by) == ("pending", 0, None)
+    log = rig.server.log.read_text()
+    assert "Unhandled error" not in log and "Traceback" not in log
+    assert "given back for the next start" in log
+    sent = len(rig.nas.requests(include_duplicates=True))
+    assert sent == 1, "retransmitted during the grace, or after"
+
+    rig.nas.mode = "ack"
+    rig.server.start()
+    rig.wait_outbox(result["outbox"], "done")
+    assert [(r.code, r.answer) for r in rig.nas.requests()] == [("Disconnect-Request", "silent"), ("Disconnect-Request", "ack")]
+    assert rig.server.stop() == 0

@@ -304,3 +304,19 @@ def test_a_partial_payment_or_another_overdue_invoice_keeps_the_subscriber_suspe
     owed = service.show_invoice(billing_data, january["id"], on=dt.date(2027, 1, 12))["owed"]
     service.pay(billing_data, january["id"], Decimal(owed["total"]), dt.date(2027, 1, 12), actor=actor)
     assert subscribers.show_subscriber(billing_data, "maria")["status"] == "active"
+
+
+def test_coming_back_after_payment_carries_no_reconnection_fee(billing_data, issued, actor):
+    """Res. 765/2023: no reconnection fee, ever. Paying the overdue invoice reactivates and bills
+    nothing more: no invoice appears, and next month Maria (suspended, then reactivated) is billed
+    exactly what João (same plan, never suspended) is."""
+    _suspended_with_a_session(billing_data, actor)
+    before = service.list_invoices(billing_data)
+    december = issued["maria"]["id"]
+    owed = service.show_invoice(billing_data, december, on=dt.date(2026, 12, 28))["owed"]
+    service.pay(billing_data, december, Decimal(owed["total"]), dt.date(2026, 12, 28), actor=actor)
+    assert subscribers.show_subscriber(billing_data, "maria")["status"] == "active"
+    assert len(service.list_invoices(billing_data)) == len(before)
+    service.run_month(billing_data, "2027-01", actor=actor, today=dt.date(2027, 1, 1))
+    january = {r["login"]: r for r in service.list_invoices(billing_data) if r["cycle"] == "2027-01"}
+    assert Decimal(str(january["maria"]["amount"])) == Decimal(str(january["joao"]["amount"]))

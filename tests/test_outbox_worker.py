@@ -92,7 +92,8 @@ def test_a_handled_row_is_done_with_its_result(rig: Rig) -> None:
     assert (row.status, row.attempts, row.result, row.claimed_by, row.lease_until) == (
         "done", 1, {"outcome": "ack", "row": row_id}, "node-a", None)  # fmt: skip
     assert row.done_at == rig.now()
-    assert worker.counters() == {"claimed": 1, "done": 1, "retried": 0, "dead": 0, "db_errors": 0, "in_flight": 0}
+    assert worker.counters() == {"claimed": 1, "done": 1, "retried": 0, "dead": 0, "db_errors": 0, "in_flight": 0,
+                                 "renewed": 0, "claims_lost": 0}  # fmt: skip
 
 
 def test_a_failed_attempt_is_retried_after_backoff_then_done(rig: Rig) -> None:
@@ -304,3 +305,60 @@ def test_a_restarted_node_recovers_its_own_claims_at_once(rig: Rig) -> None:
     restarted = rig.worker({"coa": ok}, node_id="node-a", recover_own_claims=True)
     assert rig.poll(restarted) == 1
     assert (rig.row(row_id).status, rig.row(row_id).attempts) == ("done", 2)
+
+
+def test_stop_cancels_handlers_still_running_after_the_grace_and_gives_their_rows_back(rig: Rig) -> None:
+    """SIGTERM with a CoA in flight: after ``cancel_after`` the handler is cancelled (its Deferred's
+    canceller withdraws the request) and the row is pending again, due now, the attempt not counted."""
+    cancelled: list[int] = []
+
+    def hang(row: OutboxRow) -> Deferred[dict[str, Any]]:
+        return Deferred(lambda _: cancelled.append(row.id))
+
+    worker = rig.worker({"coa": hang})
+    [row_id] = rig.enqueue()
+    rig.loop.run_until(worker.poll())
+    stopped = worker.stop(cancel_after=2.0)
+    rig.clock.advance(1.9)
+    rig.loop.turn(0)
+    assert not stopped.called and cancelled == []
+    rig.clock.advance(0.1)
+    rig.loop.run_until(stopped)
+    row = rig.row(row_id)
+    assert cancelled == [row_id]
+    assert (row.status, row.attempts, row.claimed_by, row.last_error) == ("pending", 0, None, None)
+    assert row.next_attempt_at == rig.now()
+
+
+def test_leases_of_rows_in_flight_are_renewed_so_no_other_node_takes_them(rig: Rig) -> None:
+    """A handler slower than the lease (timeout off here) keeps its row: another node polling after
+    the first lease would have run out claims nothing."""
+    hung: Deferred[dict[str, Any]] = Deferred()
+    slow = rig.worker({"coa": lambda row: hung}, node_id="node-slow", handler_timeout=0)
+    other = rig.worker({"coa": ok}, node_id="node-other")
+    [row_id] = rig.enqueue()
+    slow.start()
+    rig.loop.until(lambda: slow.in_flight == 1)
+    for _ in range(9):  # 90 s: three leases
+        rig.clock.advance(SETTINGS.lease_seconds / 3)
+        rig.loop.until(lambda: not slow._renewing)
+        assert rig.poll(other) == 0
+    assert slow.renewed >= 9 and rig.row(row_id).lease_until > rig.now()
+    hung.callback({"outcome": "ack"})
+    rig.loop.run_until(slow.when_idle())
+    row = rig.row(row_id)
+    assert (row.status, row.attempts, row.claimed_by) == ("done", 1, "node-slow")
+
+
+def test_a_worker_that_finds_its_claim_lost_cancels_the_handler(rig: Rig) -> None:
+    cancelled: list[int] = []
+    worker = rig.worker({"coa": lambda row: Deferred(lambda _: cancelled.append(row.id))}, handler_timeout=0)
+    [row_id] = rig.enqueue()
+    rig.loop.run_until(worker.poll())
+    with rig.ctx.transaction() as uow:  # this node was cut off past its lease; another one took the row
+        uow.session.execute(update(Outbox).where(Outbox.id == row_id).values(claimed_by="node-b", attempts=2))
+    assert rig.loop.run_until(worker.renew_leases()) == 0
+    rig.loop.run_until(worker.when_idle())
+    row = rig.row(row_id)
+    assert cancelled == [row_id] and worker.claims_lost == 1
+    assert (row.status, row.claimed_by, row.attempts) == ("running", "node-b", 2), "the other node's claim is untouched"

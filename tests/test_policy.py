@@ -162,3 +162,47 @@ def test_payment_reactivates_and_termination_is_only_flagged(ctx, actor):
     assert lifecycle.on_paid(ctx, "ana", "000001")
     history = subscribers.show_subscriber(ctx, "ana")["history"]
     assert history[0]["to"] == "active" and history[0]["actor"] == "payment"
+
+
+def _online(ctx, login: str = "ana") -> None:
+    from aaa.db.models import AcctSession, utcnow
+
+    with ctx.transaction() as uow:
+        now = utcnow()
+        uow.session.add(AcctSession(nas_id=nas.show_nas(ctx, "r1")["id"], acct_session_id="81a00001", login=login,
+                                    framed_ip="100.64.0.9", started_at=now, updated_at=now))  # fmt: skip
+
+
+@pytest.mark.parametrize("treatment", ["reject", "blocked"])
+def test_trust_unlock_and_its_unpaid_end_each_reach_the_open_session(suspended, actor, treatment):
+    """The unlock queues a reauthorize that serves the plan again; when the period ends unpaid the
+    expiry queues one that puts the session back under the suspended treatment (a Disconnect: the
+    router's next login is refused or gets the blocked profile)."""
+    rules = PolicySettings(suspended_treatment=treatment)
+    _online(suspended)
+    now = dt.datetime(2026, 11, 10, 15, tzinfo=dt.UTC)
+    unlocked = subscribers.trust_unlock(suspended, "ana", actor=actor, days=3, now=now)
+    (row,) = [r for r in outbox.list_rows(suspended) if r["id"] in unlocked["outbox"]]
+    assert (row["payload"]["cause"], row["payload"]["acct_session_id"]) == ("trust-unlock", "81a00001")
+    during = sub(status="suspended", trust_unlock_until=now + dt.timedelta(days=3))
+    assert refusal(during, rules, now + dt.timedelta(days=1)) is None
+    assert dict(reply_attributes(during, plan(), rules, now + dt.timedelta(days=1)))["Mikrotik-Rate-Limit"] == "50M/100M"
+
+    assert subscribers.expire_trust_unlocks(suspended, now=now + dt.timedelta(days=3, minutes=1)) == 1
+    rows = outbox.list_rows(suspended)
+    assert rows[0]["payload"]["cause"] == "status:suspended" and rows[0]["payload"]["acct_session_id"] == "81a00001"
+    after = sub(status="suspended", trust_unlock_until=None)
+    assert session_update(after, plan(), "status:suspended", rules, now + dt.timedelta(days=4))["action"] == "disconnect"
+    shown = subscribers.show_subscriber(suspended, "ana")
+    assert shown["status"] == "suspended" and shown["history"][0]["actor"] == "job:trust-unlock"
+    with pytest.raises(ConflictError, match="already used the trust unlock of cycle 2026-11"):
+        subscribers.trust_unlock(suspended, "ana", actor=actor, now=now + dt.timedelta(days=5))
+
+
+def test_the_trust_unlock_expiry_runs_as_a_job_every_minute():
+    from policy import plugin
+
+    jobs = {}
+    plugin.aaa_register_jobs(register=lambda name, seconds, function: jobs.update({name: (seconds, function)}))
+    assert jobs["trust-unlock-expiry"][0] == 60 and jobs["policy-lifecycle"][0] == 3600
+

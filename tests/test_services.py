@@ -140,6 +140,31 @@ def test_set_plan_queues_reauthorize_and_fires_event(base, actor):
     assert [r["payload"]["cause"] for r in outbox.list_rows(base)] == ["plan"]
 
 
+def test_plan_change_without_an_open_session_sends_nothing(base, actor):
+    """Issue 4: with no open session nothing is queued; the next login gets the new plan."""
+    plans.add_plan(base, name="300M", down="300M", up="150M", actor=actor)
+    subscribers.add_subscriber(base, login="ana", password="pw", plan="100M", actor=actor)
+    result = subscribers.set_plan(base, "ana", "300M", actor=actor)
+    assert result["outbox"] == [] and result["plan"] == "300M" and count(base, Outbox) == 0
+
+
+def test_every_status_change_fires_the_state_changed_event_with_its_cause(base, actor):
+    events = []
+
+    class Listener:
+        from aaa import hookimpl
+
+        @hookimpl
+        def aaa_subscriber_state_changed(self, subscriber, old_status, new_status, actor, reason):
+            events.append((subscriber["login"], old_status, new_status, actor, reason))
+
+    base.pm.register(Listener())
+    subscribers.add_subscriber(base, login="ana", password="pw", plan="100M", actor=actor)
+    subscribers.suspend(base, "ana", actor=actor, reason="overdue")
+    subscribers.reactivate(base, "ana", actor="payment")
+    assert events == [("ana", "active", "suspended", actor, "overdue"), ("ana", "suspended", "active", "payment", "reactivated by admin")]
+
+
 def test_event_is_not_fired_when_the_transaction_rolls_back(base, actor):
     events = []
 

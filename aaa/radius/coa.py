@@ -19,6 +19,15 @@ to one destination (host, port). Each socket keeps a queue of free identifiers p
 is full for a destination, the client opens another (up to ``max_sockets``), and beyond that
 requests wait in a queue. Retransmissions (after ``timeout``, then ``timeout * backoff``, ...)
 resend the same datagram: same identifier, same authenticator (RFC 5080 §2.2.1).
+
+Time: a request to a silent NAS is given up after :meth:`CoaClient.worst_case_seconds`, the sum of
+its ``retries + 1`` waits (``timeout * backoff ** k``): 2 + 4 + 8 = 14 s with the defaults. Callers
+that bound their own time (the outbox handler) derive their budget from it.
+
+Cancelling a request's Deferred withdraws it: no more retransmissions, its identifier is freed (or
+it leaves the queue), and no reply can fire it later. The outbox cancels requests whose attempt
+timed out or whose worker is stopping, so a row another worker re-claims is not also being sent
+from here.
 """
 
 from __future__ import annotations
@@ -106,7 +115,7 @@ class _Pending:
         return self.datagram[4:20]
 
 
-@dataclass
+@dataclass(eq=False)
 class _Queued:
     dest: Destination
     family: int
@@ -114,6 +123,8 @@ class _Queued:
     code: Code
     attributes: list[tuple[str, Any]]
     deferred: Deferred[CoaResult]
+    pending: _Pending | None = None
+    """Set once it is on the wire."""
 
 
 class _CoaSocket(DatagramProtocol):
@@ -180,8 +191,14 @@ class CoaClient:
         self.unmatched = 0
         self.send_errors = 0
         self.internal_errors = 0
+        self.cancelled = 0
 
     # --- public -------------------------------------------------------------------------------------
+
+    def worst_case_seconds(self) -> float:
+        """How long one request can take before its outcome is ``"timeout"``: the first wait plus one
+        per retransmission, ``timeout * backoff ** k`` for k = 0..retries (14 s with the defaults)."""
+        return sum(self.timeout * self.backoff**k for k in range(self.retries + 1))
 
     def send(self, host: str, port: int, secret: bytes, code: Code,
              attributes: Iterable[tuple[str, Any]]) -> Deferred[CoaResult]:  # fmt: skip
@@ -196,7 +213,9 @@ class CoaClient:
             return fail(ValueError(f"CoA destination must be an IP address, not {host!r}"))
         family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
         dest = (address.compressed, int(port))
-        item = _Queued(dest, family, secret, Code(code), list(attributes), Deferred())
+        holder: list[_Queued] = []
+        item = _Queued(dest, family, secret, Code(code), list(attributes), Deferred(lambda _: self._cancel(holder[0])))
+        holder.append(item)
         try:
             started = self._start(item)
         except Exception:
@@ -209,7 +228,7 @@ class CoaClient:
         return {
             "sent": self.sent, "retransmitted": self.retransmitted, "acks": self.acks, "naks": self.naks,
             "timeouts": self.timeouts, "bad_replies": self.bad_replies, "unmatched": self.unmatched,
-            "send_errors": self.send_errors, "internal_errors": self.internal_errors,
+            "send_errors": self.send_errors, "internal_errors": self.internal_errors, "cancelled": self.cancelled,
             "in_flight": self.in_flight(), "queued": self.queued(), "sockets": self.socket_count(),
         }  # fmt: skip
 
@@ -259,6 +278,7 @@ class CoaClient:
         pending = _Pending(sock, item.dest, identifier, datagram, item.secret, item.code, item.deferred,
                            self.reactor.seconds())  # fmt: skip
         sock.pending[(item.dest, identifier)] = pending
+        item.pending = pending
         self._transmit(pending)
         return True
 
@@ -396,12 +416,31 @@ class CoaClient:
     # --- completion ---------------------------------------------------------------------------------
 
     def _finish(self, pending: _Pending, result: CoaResult) -> None:
+        self._forget(pending)
+        pending.deferred.callback(result)
+
+    def _forget(self, pending: _Pending) -> None:
+        """Take ``pending`` off the wire: no timer, its identifier free, the next queued one started."""
         sock = pending.socket
         del sock.pending[(pending.dest, pending.identifier)]
         pending.deadline = None
         sock.release(pending.dest, pending.identifier)
         self._drain_queue(pending.dest)
-        pending.deferred.callback(result)
+
+    def _cancel(self, item: _Queued) -> None:
+        """The canceller of ``item``'s Deferred (which then fails with CancelledError)."""
+        pending = item.pending
+        if pending is not None:
+            if pending.socket.pending.get((pending.dest, pending.identifier)) is pending:
+                self.cancelled += 1
+                self._forget(pending)
+            return
+        queue = self._queues.get(item.dest)
+        if queue is not None and item in queue:
+            self.cancelled += 1
+            queue.remove(item)
+            if not queue:
+                del self._queues[item.dest]
 
     def _drain_queue(self, dest: Destination) -> None:
         """Start requests that waited for an identifier to ``dest``."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from aaa.context import Context, UnitOfWork
 from aaa.db.models import Outbox, OutboxStatus, utcnow
@@ -58,6 +59,31 @@ def as_dict(row: Outbox) -> dict[str, Any]:
         "last_error": row.last_error,
         "payload": row.payload,
         "result": row.result,
+        "created_at": row.created_at.isoformat(),
+        "done_at": row.done_at.isoformat() if row.done_at else None,
+    }
+
+
+def for_subscriber(session: Session, subscriber_id: int, *, limit: int = 20) -> list[Outbox]:
+    """The newest rows queued for one subscriber (CoA, Disconnect, messages), newest first."""
+    query = select(Outbox).where(Outbox.subscriber_id == subscriber_id).order_by(Outbox.id.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def summary(row: Outbox) -> dict[str, Any]:
+    """A row in one line's worth of fields: whether a change has reached the router yet."""
+    payload = row.payload or {}
+    result = row.result or {}
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "status": row.status,
+        "attempts": row.attempts,
+        "cause": payload.get("cause"),
+        "session": payload.get("acct_session_id"),
+        "action": result.get("action"),
+        "outcome": result.get("outcome"),
+        "last_error": row.last_error,
         "created_at": row.created_at.isoformat(),
         "done_at": row.done_at.isoformat() if row.done_at else None,
     }

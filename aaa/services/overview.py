@@ -42,8 +42,7 @@ def subscriber_outbox(ctx: Context, login: str, *, limit: int = 20) -> list[dict
     """The newest outbox rows queued for a subscriber (CoA, Disconnect, messages), newest first."""
     with ctx.sessions() as s:
         sub = find(s, Subscriber, Subscriber.login, login, "subscriber")
-        rows = s.scalars(select(Outbox).where(Outbox.subscriber_id == sub.id).order_by(Outbox.id.desc()).limit(limit))
-        return [outbox.as_dict(r) for r in rows]
+        return [outbox.as_dict(r) for r in outbox.for_subscriber(s, sub.id, limit=limit)]
 
 
 def auth_per_minute(ctx: Context, *, minutes: int = 60, now: dt.datetime | None = None) -> dict[str, list[int]]:

@@ -182,7 +182,9 @@ def list_subscribers(
 
 
 def show_subscriber(ctx: Context, login: str, *, sessions: int = 20) -> dict[str, Any]:
-    """The subscriber with its history (status and plan changes) and recent sessions."""
+    """The subscriber with its history (status and plan changes), recent sessions, and the newest
+    outbox rows queued for it: whether each change has reached the router yet (``status`` pending,
+    running, done or dead; what was sent and how the router answered)."""
     with ctx.sessions() as s:
         sub = _load(s, login)
         data = as_dict(sub)
@@ -197,6 +199,7 @@ def show_subscriber(ctx: Context, login: str, *, sessions: int = 20) -> dict[str
             select(AcctSession).where(AcctSession.login == sub.login).order_by(AcctSession.started_at.desc()).limit(sessions)
         )
         data["sessions"] = [session_dict(r) for r in recent]
+        data["outbox"] = [outbox.summary(r) for r in outbox.for_subscriber(s, sub.id)]
         return data
 
 
