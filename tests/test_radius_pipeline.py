@@ -328,6 +328,45 @@ def test_duplicate_window_expires(demo: Demo) -> None:
     assert plugin.authorized == ["joao", "joao"]
 
 
+def test_duplicate_window_holds_until_it_expires(demo: Demo) -> None:
+    plugin = StagePlugin()
+    h = demo.harness(plugin)
+    request = pap(pppoe("joao"), "joao2024")
+    h.send_auth(request)
+    h.reactor.advance(h.server.duplicate_seconds - 0.5)
+    h.server.purge_duplicates()
+    assert h.send_auth(request) and plugin.authorized == ["joao"]  # still answered from the cache
+
+
+def test_a_key_forgotten_and_seen_again_keeps_its_new_window(demo: Demo) -> None:
+    """An expiry queued for an earlier use of the same key must not cut the new window short."""
+    plugin = StagePlugin()
+    h = demo.harness(plugin)
+    request = pap(pppoe("joao"), "joao2024")
+    h.send_auth(request)
+    key = next(iter(h.server._dups))
+    h.server._dups.pop(key)  # as after a failed pipeline: the retransmission runs it again
+    h.reactor.advance(h.server.duplicate_seconds - 1)
+    h.send_auth(request)
+    h.reactor.advance(2)  # past the first window, inside the second
+    h.server.purge_duplicates()
+    h.send_auth(request)
+    assert plugin.authorized == ["joao", "joao"] and h.counters.duplicates == 1
+
+
+def test_direct_writer_sends_the_reply_to_the_source() -> None:
+    import socket
+
+    from aaa.radius.server import DirectWriter
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as nas:
+        server.bind(("127.0.0.1", 0))
+        nas.bind(("127.0.0.1", 0))
+        nas.settimeout(5)
+        DirectWriter(server).write(b"reply", nas.getsockname())
+        assert nas.recvfrom(100) == (b"reply", server.getsockname())
+
+
 def test_unknown_nas_is_dropped_and_counted(demo: Demo) -> None:
     h = demo.harness()
     assert h.send_auth(pap(pppoe("joao"), "joao2024"), ("192.0.2.9", 1812)) == []
