@@ -187,6 +187,22 @@ def test_class_names_subscriber_and_plan(demo: Demo) -> None:
     assert reply.get("Class") == f"aaa:{sub.id}:{sub.plan_id}".encode()
 
 
+def test_accept_follows_a_plan_change_after_the_cache_refresh(demo: Demo) -> None:
+    """The plan's share of the Accept is reused between logins, and rebuilt once the plan changed."""
+    plans.add_plan(demo.ctx, name="Cache 30M", down="30M", up="15M", actor=ACTOR)
+    subscribers.add_subscriber(demo.ctx, login="rafa", password="rafa12345", plan="Cache 30M", actor=ACTOR)
+    demo.cache.refresh()
+    h = demo.harness()
+    first = signed(h.auth(pap(pppoe("rafa", OTHER_MAC), "rafa12345")))
+    again = signed(h.auth(pap(pppoe("rafa", OTHER_MAC), "rafa12345")))
+    assert first.get("Mikrotik-Rate-Limit") == again.get("Mikrotik-Rate-Limit") == "15M/30M"
+    plans.update_plan(demo.ctx, "Cache 30M", down="60M", up="30M", session_timeout=3600, actor=ACTOR)
+    assert signed(h.auth(pap(pppoe("rafa", OTHER_MAC), "rafa12345"))).get("Mikrotik-Rate-Limit") == "15M/30M"  # not refreshed yet
+    demo.cache.refresh()
+    after = signed(h.auth(pap(pppoe("rafa", OTHER_MAC), "rafa12345")))
+    assert after.get("Mikrotik-Rate-Limit") == "30M/60M" and after.get("Session-Timeout") == 3600
+
+
 def test_over_simultaneous_use_is_rejected(demo: Demo) -> None:
     h = demo.harness()
     h.online.started("user00003", demo.cache.nas_for("127.0.0.1").id, "81a000ff")
