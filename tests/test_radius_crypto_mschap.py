@@ -35,6 +35,7 @@ from aaa.radius.mschap import (
     mschap2_error,
     mschap2_mppe_keys,
     nt_hash_of,
+    nt_keys,
     nt_password_hash,
     reduce_session_key,
 )
@@ -187,6 +188,17 @@ def test_mschap2_authenticate_with_stored_nt_hash() -> None:
     """A provider storing only the NT hash authenticates the same exchange."""
     accept = mschap2_authenticate(mschap2_response_attribute(), AUTH_CHALLENGE, USER, PASSWORD_HASH)
     assert accept is not None and accept.success[1:] == AUTHENTICATOR_RESPONSE
+
+
+def test_mschap2_authenticate_with_precomputed_nt_keys() -> None:
+    """The key material the server caches per subscriber gives the RFC answers, login after login."""
+    keys = nt_keys(PASSWORD)
+    assert keys.nt_hash == PASSWORD_HASH and keys.hash_hash == hash_nt_password_hash(PASSWORD_HASH)
+    for ident in (7, 8):  # the DES ciphers are reused: ECB keeps no state between logins
+        accept = mschap2_authenticate(mschap2_response_attribute(ident=ident), AUTH_CHALLENGE, USER, keys)
+        assert accept is not None and accept.success == bytes((ident,)) + AUTHENTICATOR_RESPONSE
+        assert (accept.send_key, accept.recv_key) == (SEND_START_KEY_128, RECV_START_KEY_128)
+    assert mschap2_authenticate(mschap2_response_attribute(), AUTH_CHALLENGE, USER, nt_keys("clientpass")) is None
 
 
 def test_mschap2_authenticate_rejects_wrong_password() -> None:

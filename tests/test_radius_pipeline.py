@@ -254,6 +254,19 @@ def test_mschap2_accept_carries_success_and_mppe_keys_that_decrypt_with_the_secr
     assert reply.get("Mikrotik-Rate-Limit") == "150M/300M 200M/400M 120M/240M 16/16 8"
 
 
+def test_mschap2_after_a_password_change_uses_the_new_password(demo: Demo) -> None:
+    """The MS-CHAP key material kept per subscriber goes with the old cache entry."""
+    subscribers.add_subscriber(demo.ctx, login="lia", password="antiga123", plan="Fibra 100M", actor=ACTOR)
+    demo.cache.refresh()
+    h = demo.harness()
+    attributes = [a for a in pppoe("lia", OTHER_MAC) if a[0] != "User-Name"]
+    assert signed(h.auth(mschap2(attributes, "lia", "antiga123").request)).code == ACCEPT
+    subscribers.update_subscriber(demo.ctx, "lia", password="nova12345", actor=ACTOR)
+    demo.cache.refresh()
+    assert signed(h.auth(mschap2(attributes, "lia", "antiga123").request)).code == REJECT
+    assert signed(h.auth(mschap2(attributes, "lia", "nova12345").request)).code == ACCEPT
+
+
 def test_mschap2_wrong_password_gets_ms_chap_error_691(demo: Demo) -> None:
     attributes = [a for a in pppoe("maria") if a[0] != "User-Name"]
     reply = signed(demo.harness().auth(mschap2(attributes, "maria", "errada").request))

@@ -28,6 +28,7 @@ import hmac
 import os
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 from Crypto.Cipher import DES
 from Crypto.Hash import MD4
@@ -46,6 +47,7 @@ __all__ = [
     "MsChap1Accept",
     "MsChap2Accept",
     "MsChapError",
+    "NtKeys",
     "PasswordMaterial",
     "challenge_hash",
     "challenge_response",
@@ -69,6 +71,7 @@ __all__ = [
     "mschap2_mppe_keys",
     "mschap2_success",
     "nt_hash_of",
+    "nt_keys",
     "nt_password_hash",
     "reduce_session_key",
 ]
@@ -159,6 +162,42 @@ def _des_encrypt(clear: bytes, key7: bytes) -> bytes:
     return DES.new(key8, DES.MODE_ECB).encrypt(clear)
 
 
+def _des_cipher(key7: bytes) -> Any:
+    """A DES-ECB cipher for a 56-bit key spread over 8 octets, parity ignored (RFC 2759 section 8.6)."""
+    bits = int.from_bytes(key7, "big")
+    key8 = bytes(((bits >> (49 - 7 * i)) & 0x7F) << 1 for i in range(8))
+    return DES.new(key8, DES.MODE_ECB)
+
+
+@dataclass(frozen=True, slots=True)
+class NtKeys:
+    """What MS-CHAP derives from a password and nothing else, computed once per password.
+
+    ``nt_hash`` (MD4 of the password), ``hash_hash`` (MD4 of that, for the authenticator response
+    and the MPPE keys) and the three DES ciphers keyed by the NT hash that ChallengeResponse uses.
+    Building them is most of an MS-CHAP login's cost (two MD4s, three DES key schedules); the
+    server keeps them on the cached subscriber, so they are rebuilt only when the subscriber
+    changes. ECB ciphers keep no state between calls, so one object serves every login.
+    """
+
+    nt_hash: bytes
+    hash_hash: bytes
+    ciphers: tuple[Any, Any, Any]
+
+    def challenge_response(self, challenge: bytes) -> bytes:
+        """ChallengeResponse (RFC 2759 section 8.5) with this password's hash."""
+        first, second, third = self.ciphers
+        return first.encrypt(challenge) + second.encrypt(challenge) + third.encrypt(challenge)
+
+
+def nt_keys(password: PasswordMaterial) -> NtKeys:
+    """The :class:`NtKeys` of a cleartext password or a stored 16-octet NT hash."""
+    nt_hash = nt_hash_of(password)
+    padded = nt_hash + b"\x00" * 5
+    ciphers = (_des_cipher(padded[0:7]), _des_cipher(padded[7:14]), _des_cipher(padded[14:21]))
+    return NtKeys(nt_hash, hash_nt_password_hash(nt_hash), ciphers)
+
+
 def challenge_response(challenge: bytes, password_hash: bytes) -> bytes:
     """ChallengeResponse (RFC 2759 section 8.5): 24 octets from an 8-octet challenge and a hash."""
     if len(challenge) != 8 or len(password_hash) != _NT_HASH_LENGTH:
@@ -198,8 +237,13 @@ def generate_authenticator_response(
 ) -> bytes:
     """GenerateAuthenticatorResponse (RFC 2759 section 8.7): ``b"S="`` + 40 upper-case hex digits."""
     hash_hash = hash_nt_password_hash(nt_hash_of(password))
-    digest = hashlib.sha1(hash_hash + nt_response + _AUTH_MAGIC1).digest()
     challenge = challenge_hash(peer_challenge, authenticator_challenge, username)
+    return _authenticator_response(hash_hash, nt_response, challenge)
+
+
+def _authenticator_response(hash_hash: bytes, nt_response: bytes, challenge: bytes) -> bytes:
+    """GenerateAuthenticatorResponse from the hash-hash and the 8-octet ChallengeHash."""
+    digest = hashlib.sha1(hash_hash + nt_response + _AUTH_MAGIC1).digest()
     digest = hashlib.sha1(digest + challenge + _AUTH_MAGIC2).digest()
     return b"S=" + digest.hex().upper().encode("ascii")
 
@@ -240,7 +284,11 @@ def reduce_session_key(key: bytes, bits: int) -> bytes:
 
 def mschap2_mppe_keys(password: PasswordMaterial, nt_response: bytes) -> tuple[bytes, bytes]:
     """The server's 16-octet (MS-MPPE-Send-Key, MS-MPPE-Recv-Key) plaintexts after MS-CHAPv2."""
-    master = get_master_key(hash_nt_password_hash(nt_hash_of(password)), nt_response)
+    return _mppe_keys(hash_nt_password_hash(nt_hash_of(password)), nt_response)
+
+
+def _mppe_keys(hash_hash: bytes, nt_response: bytes) -> tuple[bytes, bytes]:
+    master = get_master_key(hash_hash, nt_response)
     send = get_asymmetric_start_key(master, 16, is_send=True, is_server=True)
     recv = get_asymmetric_start_key(master, 16, is_send=False, is_server=True)
     return send, recv
@@ -295,12 +343,13 @@ def mschap2_success(ident: int, authenticator_response: bytes) -> bytes:
 
 
 def mschap2_authenticate(
-    response: bytes, challenge: bytes, username: bytes, password: PasswordMaterial
+    response: bytes, challenge: bytes, username: bytes, password: PasswordMaterial | NtKeys
 ) -> MsChap2Accept | None:
     """Verify an MS-CHAP2-Response against the MS-CHAP-Challenge; ``None`` for a wrong password.
 
     ``response`` is the 50-octet attribute (ident, flags, peer challenge, 8 reserved, NT-Response);
-    ``challenge`` the 16-octet MS-CHAP-Challenge; ``username`` the User-Name as the peer sent it.
+    ``challenge`` the 16-octet MS-CHAP-Challenge; ``username`` the User-Name as the peer sent it;
+    ``password`` the cleartext, the NT hash, or (fastest) its :class:`NtKeys`.
     Raises :class:`RadiusCryptoError` when either attribute has the wrong length.
     """
     if len(response) != _MSCHAP2_RESPONSE_LENGTH:
@@ -310,14 +359,12 @@ def mschap2_authenticate(
     ident = response[0]
     peer_challenge = response[2:18]
     nt_response = response[26:50]
-    nt_hash = nt_hash_of(password)
-    expected = challenge_response(challenge_hash(peer_challenge, challenge, username), nt_hash)
-    if not hmac.compare_digest(expected, nt_response):
+    keys = password if isinstance(password, NtKeys) else nt_keys(password)
+    challenge8 = challenge_hash(peer_challenge, challenge, username)
+    if not hmac.compare_digest(keys.challenge_response(challenge8), nt_response):
         return None
-    authenticator_response = generate_authenticator_response(
-        nt_hash, nt_response, peer_challenge, challenge, username
-    )
-    send_key, recv_key = mschap2_mppe_keys(nt_hash, nt_response)
+    authenticator_response = _authenticator_response(keys.hash_hash, nt_response, challenge8)
+    send_key, recv_key = _mppe_keys(keys.hash_hash, nt_response)
     return MsChap2Accept(ident, mschap2_success(ident, authenticator_response), send_key, recv_key)
 
 
