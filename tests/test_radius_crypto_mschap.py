@@ -201,6 +201,20 @@ def test_mschap2_authenticate_with_precomputed_nt_keys() -> None:
     assert mschap2_authenticate(mschap2_response_attribute(), AUTH_CHALLENGE, USER, nt_keys("clientpass")) is None
 
 
+def test_des_schedules_are_kept_for_a_bounded_number_of_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table of DES ciphers never outgrows its bound, and answers stay right after eviction."""
+    from aaa.radius import mschap
+
+    monkeypatch.setattr(mschap, "_CIPHERS", {})
+    monkeypatch.setattr(mschap, "_CIPHERS_MAX", 2)
+    for password in ("one", "two", "three", PASSWORD):
+        nt_keys(password).challenge_response(b"12345678")
+        assert len(mschap._CIPHERS) <= 2
+    accept = mschap2_authenticate(mschap2_response_attribute(), AUTH_CHALLENGE, USER, nt_keys(PASSWORD))
+    assert accept is not None and accept.success[1:] == AUTHENTICATOR_RESPONSE
+    assert nt_keys("one").challenge_response(b"12345678") == challenge_response(b"12345678", nt_password_hash("one"))
+
+
 def test_mschap2_authenticate_rejects_wrong_password() -> None:
     """A wrong password gives None, not an exception."""
     assert mschap2_authenticate(mschap2_response_attribute(), AUTH_CHALLENGE, USER, "clientpass") is None

@@ -157,16 +157,19 @@ def lm_password_hash(password: str) -> bytes | None:
 
 def _des_encrypt(clear: bytes, key7: bytes) -> bytes:
     """DesEncrypt (RFC 2759 section 8.6): a 56-bit key spread over 8 octets, parity ignored."""
-    bits = int.from_bytes(key7, "big")
-    key8 = bytes(((bits >> (49 - 7 * i)) & 0x7F) << 1 for i in range(8))
-    return DES.new(key8, DES.MODE_ECB).encrypt(clear)
+    return DES.new(_des_key(key7), DES.MODE_ECB).encrypt(clear)
 
 
-def _des_cipher(key7: bytes) -> Any:
-    """A DES-ECB cipher for a 56-bit key spread over 8 octets, parity ignored (RFC 2759 section 8.6)."""
+def _des_key(key7: bytes) -> bytes:
+    """A 56-bit DES key spread over 8 octets, parity ignored (RFC 2759 section 8.6)."""
     bits = int.from_bytes(key7, "big")
-    key8 = bytes(((bits >> (49 - 7 * i)) & 0x7F) << 1 for i in range(8))
-    return DES.new(key8, DES.MODE_ECB)
+    return bytes(((bits >> (49 - 7 * i)) & 0x7F) << 1 for i in range(8))
+
+
+_CIPHERS: dict[bytes, tuple[Any, Any, Any]] = {}
+_CIPHERS_MAX = 16384
+"""DES key schedules by NT hash, for the most recent passwords (about 1.3 kB each, so bounded:
+a schedule kept for each of 100,000 subscribers would cost more memory than the whole cache)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,28 +177,36 @@ class NtKeys:
     """What MS-CHAP derives from a password and nothing else, computed once per password.
 
     ``nt_hash`` (MD4 of the password), ``hash_hash`` (MD4 of that, for the authenticator response
-    and the MPPE keys) and the three DES ciphers keyed by the NT hash that ChallengeResponse uses.
-    Building them is most of an MS-CHAP login's cost (two MD4s, three DES key schedules); the
-    server keeps them on the cached subscriber, so they are rebuilt only when the subscriber
-    changes. ECB ciphers keep no state between calls, so one object serves every login.
+    and the MPPE keys) and the three DES keys that ChallengeResponse spreads out of the NT hash.
+    Deriving them was most of an MS-CHAP login's cost (two MD4s, the key spreading); the server
+    keeps them on the cached subscriber, so they are derived again only when the subscriber
+    changes (a new cache entry). The DES ciphers built from the keys (pycryptodome key schedules,
+    the next largest cost) are kept for the most recent 16,384 passwords in a bounded table; ECB
+    ciphers hold no state between calls, so one object serves every login.
     """
 
     nt_hash: bytes
     hash_hash: bytes
-    ciphers: tuple[Any, Any, Any]
+    des_keys: tuple[bytes, bytes, bytes]
 
     def challenge_response(self, challenge: bytes) -> bytes:
         """ChallengeResponse (RFC 2759 section 8.5) with this password's hash."""
-        first, second, third = self.ciphers
-        return first.encrypt(challenge) + second.encrypt(challenge) + third.encrypt(challenge)
+        ciphers = _CIPHERS.get(self.nt_hash)
+        if ciphers is None:
+            if len(_CIPHERS) >= _CIPHERS_MAX:
+                del _CIPHERS[next(iter(_CIPHERS))]  # the oldest
+            first, second, third = self.des_keys
+            ciphers = _CIPHERS[self.nt_hash] = (
+                DES.new(first, DES.MODE_ECB), DES.new(second, DES.MODE_ECB), DES.new(third, DES.MODE_ECB),
+            )  # fmt: skip
+        return ciphers[0].encrypt(challenge) + ciphers[1].encrypt(challenge) + ciphers[2].encrypt(challenge)
 
 
 def nt_keys(password: PasswordMaterial) -> NtKeys:
     """The :class:`NtKeys` of a cleartext password or a stored 16-octet NT hash."""
     nt_hash = nt_hash_of(password)
     padded = nt_hash + b"\x00" * 5
-    ciphers = (_des_cipher(padded[0:7]), _des_cipher(padded[7:14]), _des_cipher(padded[14:21]))
-    return NtKeys(nt_hash, hash_nt_password_hash(nt_hash), ciphers)
+    return NtKeys(nt_hash, hash_nt_password_hash(nt_hash), (_des_key(padded[0:7]), _des_key(padded[7:14]), _des_key(padded[14:21])))
 
 
 def challenge_response(challenge: bytes, password_hash: bytes) -> bytes:
