@@ -324,6 +324,28 @@ def test_plugin_adds_reply_attributes_to_an_accept(demo: Demo) -> None:
     assert reply.get("Mikrotik-Rate-Limit") == "50M/100M"
 
 
+def test_a_stage_answering_later_delays_the_reply_until_it_fires(demo: Demo) -> None:
+    """A hook returning a Deferred makes the pipeline asynchronous; the reply goes out when it fires."""
+    from twisted.internet.defer import Deferred
+
+    pending: list[Deferred[Any]] = []
+
+    class Later:
+        @hookimpl
+        def aaa_post_auth(self, request: Request) -> Deferred[Any]:
+            d: Deferred[Any] = Deferred()
+            pending.append(d)
+            return d
+
+    h = demo.harness(Later())
+    request = pap(pppoe("joao", OTHER_MAC), "joao2024")
+    assert h.send_auth(request) == []  # the pipeline waits on the Deferred
+    pending[0].callback("updated")
+    (reply,) = h.transport.sent
+    assert codec.decode_reply(reply[0], request[4:20], SECRET).code == ACCEPT
+    assert [row[3] for row in h.auth_log] == ["accept"]
+
+
 def test_plugin_observes_accounting_after_it_is_durable(demo: Demo) -> None:
     plugin = StagePlugin()
     h = demo.harness(plugin)
