@@ -215,6 +215,19 @@ def test_des_schedules_are_kept_for_a_bounded_number_of_passwords(monkeypatch: p
     assert nt_keys("one").challenge_response(b"12345678") == challenge_response(b"12345678", nt_password_hash("one"))
 
 
+def test_des_falls_back_to_pycryptodome_where_openssl_refuses_des(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FIPS OpenSSL without DES: the same RFC answers through pycryptodome."""
+    from aaa.radius import mschap
+
+    def refused(key: bytes) -> None:
+        raise ValueError("unsupported cipher")
+
+    monkeypatch.setattr(mschap, "_CIPHERS", {})
+    monkeypatch.setattr(mschap, "TripleDES", refused)
+    accept = mschap2_authenticate(mschap2_response_attribute(), AUTH_CHALLENGE, USER, nt_keys(PASSWORD))
+    assert accept is not None and accept.success[1:] == AUTHENTICATOR_RESPONSE
+
+
 def test_mschap2_authenticate_rejects_wrong_password() -> None:
     """A wrong password gives None, not an exception."""
     assert mschap2_authenticate(mschap2_response_attribute(), AUTH_CHALLENGE, USER, "clientpass") is None
