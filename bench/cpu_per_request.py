@@ -103,11 +103,12 @@ class Runner:
                 f'[logging]\nfile = "{folder}/aaa.log"\n[security]\nkey_file = "{folder}/aaa.key"\n'
             )
             env["PYTHONPATH"] = str(Path(tree).resolve())
-            cmd = [sys.executable, "-c", "import sys; from aaa.cli import main; sys.exit(main())",
+            cmd = [sys.executable, "-P", "-c", "import sys, aaa; from aaa.cli import main; print(aaa.__file__, flush=True); sys.exit(main())",
                    "--config", str(folder / "etc" / "aaa.toml"), "serve", "--workers", str(workers)]  # fmt: skip
         cmd = (["taskset", "-c", "1"] if self.pinned else []) + cmd
         log = (folder / "server.out").open("wb")
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # cwd: with ``-c`` the current folder comes first on sys.path, before PYTHONPATH's tree
+        proc = subprocess.Popen(cmd, env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         return proc, ports, folder
 
     def measure(self, name: str, tree: str, methods: list[str], count: int, workers: int, processes: int) -> dict[str, Any]:
