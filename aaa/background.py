@@ -100,7 +100,8 @@ class AuthLogWriter:
     formatting, no ORM, no lock. Every ``interval`` seconds the rows collected so far go to the
     thread pool as one batch, written with the DB-API's ``executemany`` on a connection kept open
     between batches: through SQLAlchemy's ORM insert, per-row bind processors and a connect per
-    batch were a quarter of the server's CPU and fought the reactor for the GIL (docs/performance.md).
+    batch were a quarter of the profile's samples and fought the reactor for the GIL
+    (docs/performance.md).
     One batch is written at a time; rows that arrive meanwhile wait for the next one, so a slow
     database makes batches larger and commits fewer rather than piling up threads.
 
@@ -198,7 +199,7 @@ class AuthLogWriter:
         """One batch, one transaction (runs on the pool; one batch at a time)."""
         stamp = self._timestamp
         values = [
-            (stamp(r[0]), r[1][:128], r[2], r[3], r[4], r[5] and r[5][:255], r[6]) for r in rows
+            (stamp(r[0]), r[1][:128], r[2], r[3], r[4], r[5][:255] if r[5] else None, r[6]) for r in rows
         ]
         if self._connection is None:
             self._connection = self._engine.raw_connection()
@@ -216,12 +217,14 @@ class AuthLogWriter:
         self.written += len(values)
 
     def _close(self) -> None:
+        """Let go of the connection; errors are ignored, it is being discarded (or shut down)."""
         connection, self._connection = self._connection, None
         if connection is not None:
             try:
                 connection.rollback()
-            finally:
                 connection.close()
+            except Exception as exc:
+                log.debug("auth log: closing the connection failed: {error}", error=str(exc)[:200])
 
 
 _SECOND_CACHE: dict[int, str] = {}

@@ -112,6 +112,13 @@ def test_stop_writes_what_is_left(engine: Engine) -> None:
     assert log._connection is None
 
 
+def test_an_empty_reason_is_stored_as_null(engine: Engine) -> None:
+    log = writer(engine)
+    log(row("ana", "accept", ""))
+    log.flush()
+    assert stored(engine)[0].reason is None
+
+
 def test_long_values_are_cut_to_the_columns(engine: Engine) -> None:
     log = writer(engine)
     log(row("x" * 300, "reject", "r" * 400))

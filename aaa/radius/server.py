@@ -113,9 +113,10 @@ class DirectWriter:
 
     ``Port.write`` validates the destination with ``isIPAddress`` (and its IPv6 twin) on every
     datagram; ours is always the source address the kernel just gave us, so the check is pure
-    cost on the hot path (docs/performance.md). Errors are handled as ``Port.write`` does: EINTR
-    retried, ECONNREFUSED ignored; a full socket buffer (EAGAIN, ENOBUFS) loses the reply, which
-    the NAS retransmits and the duplicate cache answers; anything else raises.
+    cost on the hot path (docs/performance.md). Errors: EINTR is retried by Python itself
+    (PEP 475); ECONNREFUSED is ignored, as ``Port.write`` does; a full socket buffer (EAGAIN,
+    ENOBUFS) loses the reply, which the NAS retransmits and the duplicate cache answers;
+    anything else raises.
     """
 
     __slots__ = ("_sendto",)
@@ -125,8 +126,6 @@ class DirectWriter:
 
     def write(self, data: bytes, addr: Any) -> None:
         try:
-            self._sendto(data, addr)
-        except InterruptedError:
             self._sendto(data, addr)
         except (BlockingIOError, ConnectionRefusedError):
             pass
