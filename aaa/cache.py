@@ -70,7 +70,7 @@ class SubscriberEntry:
     simultaneous_use: int
     customer_id: int | None
     trust_unlock_until: dt.datetime | None
-    nt_hash: bytes | None = None  # filled on first MS-CHAP login
+    nt_keys: Any = None  # MS-CHAP key material (aaa.radius.mschap.NtKeys), filled on the first MS-CHAP login
 
 
 _PLAN_FIELDS = [f for f in PlanEntry.__dataclass_fields__]

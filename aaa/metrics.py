@@ -43,6 +43,12 @@ class ServerCollector:
         yield GaugeMetricFamily("aaa_sessions_online", "Open sessions known to this process", value=s.get("online", 0))
         yield GaugeMetricFamily("aaa_subscribers_cached", "Subscribers in the cache", value=s.get("subscribers", 0))
         yield GaugeMetricFamily("aaa_journal_pending_bytes", "Accounting records not yet in the database", value=s.get("journal_pending_bytes", 0))
+        yield CounterMetricFamily("aaa_auth_log_written", "Authentication decisions written to auth_log", value=s.get("auth_log_written", 0))
+        yield GaugeMetricFamily("aaa_auth_log_pending", "Authentication decisions waiting for the next auth_log batch", value=s.get("auth_log_pending", 0))
+        yield CounterMetricFamily(
+            "aaa_auth_log_dropped", "Authentication decisions not written to auth_log (the database fell too far behind)",
+            value=s.get("auth_log_dropped", 0),
+        )
         outbox = GaugeMetricFamily("aaa_outbox_worker", "Outbox worker counters", labels=["counter"])
         for name, n in s.get("outbox", {}).items():
             outbox.add_metric([name], n)

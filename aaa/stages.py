@@ -35,6 +35,10 @@ class Result(enum.StrEnum):
     NOOP = "noop"
     UPDATED = "updated"
 
+    # Enum hashes members by name in Python code; these are looked up in sets and dicts on every
+    # request (``ends_stage``, the fold), so hash them as the strings they equal, in C.
+    __hash__ = str.__hash__
+
     @property
     def ends_stage(self) -> bool:
         return self in _ENDING
@@ -124,15 +128,26 @@ class StageRunner:
         return self._chains[stage]
 
     def run(self, stage: str, request: Request) -> Result | Deferred[Result]:
+        """The stage's result; a Deferred only if an implementation answered with one (or a coroutine).
+
+        The loop is the hot path of every Access-Request: a ``Result`` or ``None`` (what the
+        built-in hooks return) is recognised by its class, without ``isinstance`` against the
+        awaitable ABCs; anything else goes through :func:`as_result` or the asynchronous path.
+        """
         best = Result.NOOP
         chain = self._chains[stage]
         for index, function in enumerate(chain):
             value = function(request)
-            if _is_async(value):
-                return self._continue(chain, index, value, request, best)
-            best = _fold(best, as_result(value))
-            if best in _ENDING:
-                return best
+            if value.__class__ is not Result:
+                if value is None:
+                    continue  # noop never changes the stage's result
+                if _is_async(value):
+                    return self._continue(chain, index, value, request, best)
+                value = as_result(value)
+            if value in _ENDING:
+                return value
+            if _RANK[value] > _RANK[best]:
+                best = value
         return best
 
     def _continue(

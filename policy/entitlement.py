@@ -64,24 +64,72 @@ def refusal(sub: Any, settings: PolicySettings, now: dt.datetime) -> str | None:
     return None
 
 
-def reply_attributes(sub: Any, plan: Any, settings: PolicySettings, now: dt.datetime, *, session_class: bool = True) -> list[tuple[str, Any]]:
-    """The reply attributes for ``sub`` on ``plan`` (an accepted login, or a CoA)."""
-    blocked = sub.status == "suspended" and not in_trust_unlock(sub, now)
-    attrs: list[tuple[str, Any]] = []
+Attributes = tuple[tuple[str, Any], ...]
+
+
+def _plan_part(plan: Any, settings: PolicySettings, blocked: bool, scale: float) -> tuple[Attributes, Attributes]:
+    """What a reply takes from the plan alone: the attributes before the addresses, and after them."""
+    head: list[tuple[str, Any]] = []
     if blocked:
-        attrs.append(("Mikrotik-Rate-Limit", settings.blocked_rate_limit))
-        attrs.append(("Mikrotik-Address-List", settings.blocked_address_list))
+        head.append(("Mikrotik-Rate-Limit", settings.blocked_rate_limit))
+        head.append(("Mikrotik-Address-List", settings.blocked_address_list))
         if settings.blocked_pool:
-            attrs.append(("Framed-Pool", settings.blocked_pool))
+            head.append(("Framed-Pool", settings.blocked_pool))
     else:
-        scale = settings.reduced_percent / 100 if sub.status == "reduced" else 1.0
-        attrs.append(("Mikrotik-Rate-Limit", rate_limit(plan, scale=scale)))
+        head.append(("Mikrotik-Rate-Limit", rate_limit(plan, scale=scale)))
         if plan.mikrotik_group:
-            attrs.append(("Mikrotik-Group", plan.mikrotik_group))
+            head.append(("Mikrotik-Group", plan.mikrotik_group))
         if plan.data_limit_bytes:
-            attrs.append(("Mikrotik-Total-Limit", plan.data_limit_bytes % GIGAWORD))
+            head.append(("Mikrotik-Total-Limit", plan.data_limit_bytes % GIGAWORD))
             if plan.data_limit_bytes >= GIGAWORD:
-                attrs.append(("Mikrotik-Total-Limit-Gigawords", plan.data_limit_bytes // GIGAWORD))
+                head.append(("Mikrotik-Total-Limit-Gigawords", plan.data_limit_bytes // GIGAWORD))
+    tail: list[tuple[str, Any]] = []
+    if plan.ipv6_pool:
+        tail.append(("Framed-IPv6-Pool", plan.ipv6_pool))
+    tail.append(("Acct-Interim-Interval", plan.interim_interval or settings.interim_interval))
+    if plan.session_timeout:
+        tail.append(("Session-Timeout", plan.session_timeout))
+    if plan.idle_timeout:
+        tail.append(("Idle-Timeout", plan.idle_timeout))
+    return tuple(head), tuple(tail)
+
+
+class PlanReplies:
+    """The plan's share of every Access-Accept, built once per plan version instead of per login.
+
+    Most of an Accept (the Mikrotik-Rate-Limit string, limits, pools, timers) depends only on the
+    plan, the subscriber's treatment (normal, reduced, blocked) and the settings; rebuilding it was
+    a measurable part of each login (docs/performance.md). Entries are keyed by plan id and
+    treatment and remembered with the plan object they were built from: the cache's change-counter
+    refresh replaces a changed plan's object, so the next login rebuilds (no stale speed survives
+    a plan edit). Per plan, not per subscriber: in a reconnect storm every subscriber logs in once,
+    so only what subscribers share can be reused, and memory stays a few entries per plan.
+    """
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[int, bool, float], tuple[Any, PolicySettings, tuple[Attributes, Attributes]]] = {}
+
+    def get(self, plan: Any, settings: PolicySettings, blocked: bool, scale: float) -> tuple[Attributes, Attributes]:
+        key = (plan.id, blocked, scale)
+        entry = self._parts.get(key)
+        if entry is not None and entry[0] is plan and entry[1] is settings:
+            return entry[2]
+        parts = _plan_part(plan, settings, blocked, scale)
+        self._parts[key] = (plan, settings, parts)
+        return parts
+
+
+def reply_attributes(sub: Any, plan: Any, settings: PolicySettings, now: dt.datetime, *, session_class: bool = True,
+                     plans: PlanReplies | None = None) -> list[tuple[str, Any]]:  # fmt: skip
+    """The reply attributes for ``sub`` on ``plan`` (an accepted login, or a CoA).
+
+    ``plans`` reuses the plan's share across logins (the Access-Accept path); the result is the
+    same list either way.
+    """
+    blocked = sub.status == "suspended" and not in_trust_unlock(sub, now)
+    scale = settings.reduced_percent / 100 if sub.status == "reduced" and not blocked else 1.0
+    head, tail = plans.get(plan, settings, blocked, scale) if plans is not None else _plan_part(plan, settings, blocked, scale)
+    attrs = list(head)
     if sub.static_ipv4 and not (blocked and settings.blocked_pool):
         attrs.append(("Framed-IP-Address", sub.static_ipv4))
     elif plan.ipv4_pool and not blocked:
@@ -90,13 +138,7 @@ def reply_attributes(sub: Any, plan: Any, settings: PolicySettings, now: dt.date
         attrs.append(("Delegated-IPv6-Prefix", sub.delegated_ipv6_prefix))
     elif plan.delegated_ipv6_pool:
         attrs.append(("Mikrotik-Delegated-IPv6-Pool", plan.delegated_ipv6_pool))
-    if plan.ipv6_pool:
-        attrs.append(("Framed-IPv6-Pool", plan.ipv6_pool))
-    attrs.append(("Acct-Interim-Interval", plan.interim_interval or settings.interim_interval))
-    if plan.session_timeout:
-        attrs.append(("Session-Timeout", plan.session_timeout))
-    if plan.idle_timeout:
-        attrs.append(("Idle-Timeout", plan.idle_timeout))
+    attrs.extend(tail)
     if session_class:
         attrs.append(("Class", f"aaa:{sub.id}:{plan.id}"))
     attrs.extend(settings.extra_reply.items())

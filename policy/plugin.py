@@ -13,9 +13,10 @@ from aaa import hookimpl
 from aaa.services import subscribers
 from aaa.stages import Request, Result
 from policy import lifecycle
-from policy.entitlement import PolicySettings, refusal, reply_attributes, session_update
+from policy.entitlement import PlanReplies, PolicySettings, refusal, reply_attributes, session_update
 
 settings = PolicySettings()
+plan_replies = PlanReplies()  # the plans' share of an Access-Accept, rebuilt when a plan changes
 
 
 @hookimpl
@@ -41,7 +42,7 @@ def aaa_authorize(request: Request) -> Result | None:
 def aaa_post_auth(request: Request) -> Result | None:
     if not request.accepted or request.subscriber is None or request.plan is None:
         return None
-    request.reply.extend(reply_attributes(request.subscriber, request.plan, settings, dt.datetime.now(dt.UTC)))
+    request.reply.extend(reply_attributes(request.subscriber, request.plan, settings, dt.datetime.now(dt.UTC), plans=plan_replies))
     return Result.UPDATED
 
 

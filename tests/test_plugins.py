@@ -91,6 +91,23 @@ def test_stage_result_is_the_best_of_non_ending_results():
     assert calls == ["a", "b", "c"]
 
 
+def test_stage_treats_an_unknown_result_as_fail_and_stops():
+    calls: list[str] = []
+    runner = runner_for(["a", "b", "c"], Recorder("a", Result.OK, calls), Recorder("b", "maybe", calls), Recorder("c", "ok", calls))
+    assert runner.run("aaa_authorize", make_request()) is Result.FAIL
+    assert calls == ["a", "b"]
+
+
+def test_stage_keeps_the_best_result_when_later_ones_are_none_or_lower():
+    calls: list[str] = []
+    runner = runner_for(["a", "b", "c"], Recorder("a", "updated", calls), Recorder("b", None, calls), Recorder("c", Result.NOTFOUND, calls))
+    assert runner.run("aaa_authorize", make_request()) is Result.UPDATED
+
+
+def test_result_hashes_like_the_string_it_equals():
+    assert {"ok": 1}[Result.OK] == 1 and Result("reject") in {"reject"}
+
+
 def test_stage_waits_for_deferred_and_coroutine_results():
     calls: list[str] = []
 

@@ -9,7 +9,7 @@ import pytest
 
 from aaa.errors import ConflictError, ValidationError
 from aaa.services import nas, outbox, plans, subscribers
-from policy.entitlement import PolicySettings, refusal, reply_attributes, session_update
+from policy.entitlement import PlanReplies, PolicySettings, refusal, reply_attributes, session_update
 from policy.ratelimit import rate_limit
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
@@ -49,6 +49,31 @@ def test_reply_has_plan_addresses_limits_and_class():
     assert attrs["Mikrotik-Rate-Limit"] == "50M/100M" and attrs["Framed-IP-Address"] == "100.64.0.9"
     assert (attrs["Mikrotik-Total-Limit"], attrs["Mikrotik-Total-Limit-Gigawords"]) == (7, 5)
     assert attrs["Session-Timeout"] == 86400 and attrs["Acct-Interim-Interval"] == 300 and attrs["Class"] == "aaa:3:7"
+
+
+@pytest.mark.parametrize(
+    ("subscriber", "the_plan", "settings"),
+    [
+        (sub(static_ipv4="100.64.0.9"), plan(data_limit_bytes=5 * 2**32 + 7, session_timeout=86400, idle_timeout=600), PolicySettings()),
+        (sub(delegated_ipv6_prefix="2804:db8:1::/56"), plan(ipv4_pool="p4", ipv6_pool="p6", mikrotik_group="g"), PolicySettings()),
+        (sub(status="reduced"), plan(delegated_ipv6_pool="pd", interim_interval=60), PolicySettings(reduced_percent=10)),
+        (sub(status="suspended", static_ipv4="100.64.0.9"), plan(ipv4_pool="p4"),
+         PolicySettings(suspended_treatment="blocked", blocked_pool="bloqueados", extra_reply={"Filter-Id": "x"})),
+    ],
+)
+def test_plan_replies_give_the_same_attributes_as_building_them(subscriber, the_plan, settings):
+    memo = PlanReplies()
+    built = reply_attributes(subscriber, the_plan, settings, NOW)
+    assert reply_attributes(subscriber, the_plan, settings, NOW, plans=memo) == built
+    assert reply_attributes(subscriber, the_plan, settings, NOW, plans=memo) == built  # from the memo
+
+
+def test_plan_replies_are_reused_until_the_plan_object_changes():
+    memo, settings, fibra = PlanReplies(), PolicySettings(), plan()
+    assert memo.get(fibra, settings, False, 1.0) is memo.get(fibra, settings, False, 1.0)
+    edited = plan(download_bps=200_000_000)  # what a cache refresh puts in place of the edited row
+    assert memo.get(edited, settings, False, 1.0)[0][0] == ("Mikrotik-Rate-Limit", "50M/200M")
+    assert memo.get(edited, PolicySettings(interim_interval=60), False, 1.0)[1] == (("Acct-Interim-Interval", 60),)
 
 
 @pytest.mark.parametrize(

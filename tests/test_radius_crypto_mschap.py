@@ -35,6 +35,7 @@ from aaa.radius.mschap import (
     mschap2_error,
     mschap2_mppe_keys,
     nt_hash_of,
+    nt_keys,
     nt_password_hash,
     reduce_session_key,
 )
@@ -186,6 +187,44 @@ def test_mschap2_authenticate_accepts_rfc_exchange() -> None:
 def test_mschap2_authenticate_with_stored_nt_hash() -> None:
     """A provider storing only the NT hash authenticates the same exchange."""
     accept = mschap2_authenticate(mschap2_response_attribute(), AUTH_CHALLENGE, USER, PASSWORD_HASH)
+    assert accept is not None and accept.success[1:] == AUTHENTICATOR_RESPONSE
+
+
+def test_mschap2_authenticate_with_precomputed_nt_keys() -> None:
+    """The key material the server caches per subscriber gives the RFC answers, login after login."""
+    keys = nt_keys(PASSWORD)
+    assert keys.nt_hash == PASSWORD_HASH and keys.hash_hash == hash_nt_password_hash(PASSWORD_HASH)
+    for ident in (7, 8):  # the DES ciphers are reused: ECB keeps no state between logins
+        accept = mschap2_authenticate(mschap2_response_attribute(ident=ident), AUTH_CHALLENGE, USER, keys)
+        assert accept is not None and accept.success == bytes((ident,)) + AUTHENTICATOR_RESPONSE
+        assert (accept.send_key, accept.recv_key) == (SEND_START_KEY_128, RECV_START_KEY_128)
+    assert mschap2_authenticate(mschap2_response_attribute(), AUTH_CHALLENGE, USER, nt_keys("clientpass")) is None
+
+
+def test_des_schedules_are_kept_for_a_bounded_number_of_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table of DES ciphers never outgrows its bound, and answers stay right after eviction."""
+    from aaa.radius import mschap
+
+    monkeypatch.setattr(mschap, "_CIPHERS", {})
+    monkeypatch.setattr(mschap, "_CIPHERS_MAX", 2)
+    for password in ("one", "two", "three", PASSWORD):
+        nt_keys(password).challenge_response(b"12345678")
+        assert len(mschap._CIPHERS) <= 2
+    accept = mschap2_authenticate(mschap2_response_attribute(), AUTH_CHALLENGE, USER, nt_keys(PASSWORD))
+    assert accept is not None and accept.success[1:] == AUTHENTICATOR_RESPONSE
+    assert nt_keys("one").challenge_response(b"12345678") == challenge_response(b"12345678", nt_password_hash("one"))
+
+
+def test_des_falls_back_to_pycryptodome_where_openssl_refuses_des(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FIPS OpenSSL without DES: the same RFC answers through pycryptodome."""
+    from aaa.radius import mschap
+
+    def refused(key: bytes) -> None:
+        raise ValueError("unsupported cipher")
+
+    monkeypatch.setattr(mschap, "_CIPHERS", {})
+    monkeypatch.setattr(mschap, "TripleDES", refused)
+    accept = mschap2_authenticate(mschap2_response_attribute(), AUTH_CHALLENGE, USER, nt_keys(PASSWORD))
     assert accept is not None and accept.success[1:] == AUTHENTICATOR_RESPONSE
 
 

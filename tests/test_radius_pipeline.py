@@ -187,6 +187,22 @@ def test_class_names_subscriber_and_plan(demo: Demo) -> None:
     assert reply.get("Class") == f"aaa:{sub.id}:{sub.plan_id}".encode()
 
 
+def test_accept_follows_a_plan_change_after_the_cache_refresh(demo: Demo) -> None:
+    """The plan's share of the Accept is reused between logins, and rebuilt once the plan changed."""
+    plans.add_plan(demo.ctx, name="Cache 30M", down="30M", up="15M", actor=ACTOR)
+    subscribers.add_subscriber(demo.ctx, login="rafa", password="rafa12345", plan="Cache 30M", actor=ACTOR)
+    demo.cache.refresh()
+    h = demo.harness()
+    first = signed(h.auth(pap(pppoe("rafa", OTHER_MAC), "rafa12345")))
+    again = signed(h.auth(pap(pppoe("rafa", OTHER_MAC), "rafa12345")))
+    assert first.get("Mikrotik-Rate-Limit") == again.get("Mikrotik-Rate-Limit") == "15M/30M"
+    plans.update_plan(demo.ctx, "Cache 30M", down="60M", up="30M", session_timeout=3600, actor=ACTOR)
+    assert signed(h.auth(pap(pppoe("rafa", OTHER_MAC), "rafa12345"))).get("Mikrotik-Rate-Limit") == "15M/30M"  # not refreshed yet
+    demo.cache.refresh()
+    after = signed(h.auth(pap(pppoe("rafa", OTHER_MAC), "rafa12345")))
+    assert after.get("Mikrotik-Rate-Limit") == "30M/60M" and after.get("Session-Timeout") == 3600
+
+
 def test_over_simultaneous_use_is_rejected(demo: Demo) -> None:
     h = demo.harness()
     h.online.started("user00003", demo.cache.nas_for("127.0.0.1").id, "81a000ff")
@@ -236,6 +252,19 @@ def test_mschap2_accept_carries_success_and_mppe_keys_that_decrypt_with_the_secr
     assert mschap.decrypt_mppe_key(reply.get("MS-MPPE-Send-Key"), SECRET, authenticator) == send
     assert mschap.decrypt_mppe_key(reply.get("MS-MPPE-Recv-Key"), SECRET, authenticator) == recv
     assert reply.get("Mikrotik-Rate-Limit") == "150M/300M 200M/400M 120M/240M 16/16 8"
+
+
+def test_mschap2_after_a_password_change_uses_the_new_password(demo: Demo) -> None:
+    """The MS-CHAP key material kept per subscriber goes with the old cache entry."""
+    subscribers.add_subscriber(demo.ctx, login="lia", password="antiga123", plan="Fibra 100M", actor=ACTOR)
+    demo.cache.refresh()
+    h = demo.harness()
+    attributes = [a for a in pppoe("lia", OTHER_MAC) if a[0] != "User-Name"]
+    assert signed(h.auth(mschap2(attributes, "lia", "antiga123").request)).code == ACCEPT
+    subscribers.update_subscriber(demo.ctx, "lia", password="nova12345", actor=ACTOR)
+    demo.cache.refresh()
+    assert signed(h.auth(mschap2(attributes, "lia", "antiga123").request)).code == REJECT
+    assert signed(h.auth(mschap2(attributes, "lia", "nova12345").request)).code == ACCEPT
 
 
 def test_mschap2_wrong_password_gets_ms_chap_error_691(demo: Demo) -> None:
@@ -295,6 +324,28 @@ def test_plugin_adds_reply_attributes_to_an_accept(demo: Demo) -> None:
     assert reply.get("Mikrotik-Rate-Limit") == "50M/100M"
 
 
+def test_a_stage_answering_later_delays_the_reply_until_it_fires(demo: Demo) -> None:
+    """A hook returning a Deferred makes the pipeline asynchronous; the reply goes out when it fires."""
+    from twisted.internet.defer import Deferred
+
+    pending: list[Deferred[Any]] = []
+
+    class Later:
+        @hookimpl
+        def aaa_post_auth(self, request: Request) -> Deferred[Any]:
+            d: Deferred[Any] = Deferred()
+            pending.append(d)
+            return d
+
+    h = demo.harness(Later())
+    request = pap(pppoe("joao", OTHER_MAC), "joao2024")
+    assert h.send_auth(request) == []  # the pipeline waits on the Deferred
+    pending[0].callback("updated")
+    (reply,) = h.transport.sent
+    assert codec.decode_reply(reply[0], request[4:20], SECRET).code == ACCEPT
+    assert [row[3] for row in h.auth_log] == ["accept"]
+
+
 def test_plugin_observes_accounting_after_it_is_durable(demo: Demo) -> None:
     plugin = StagePlugin()
     h = demo.harness(plugin)
@@ -326,6 +377,45 @@ def test_duplicate_window_expires(demo: Demo) -> None:
     h.server.purge_duplicates()
     h.send_auth(request)
     assert plugin.authorized == ["joao", "joao"]
+
+
+def test_duplicate_window_holds_until_it_expires(demo: Demo) -> None:
+    plugin = StagePlugin()
+    h = demo.harness(plugin)
+    request = pap(pppoe("joao"), "joao2024")
+    h.send_auth(request)
+    h.reactor.advance(h.server.duplicate_seconds - 0.5)
+    h.server.purge_duplicates()
+    assert h.send_auth(request) and plugin.authorized == ["joao"]  # still answered from the cache
+
+
+def test_a_key_forgotten_and_seen_again_keeps_its_new_window(demo: Demo) -> None:
+    """An expiry queued for an earlier use of the same key must not cut the new window short."""
+    plugin = StagePlugin()
+    h = demo.harness(plugin)
+    request = pap(pppoe("joao"), "joao2024")
+    h.send_auth(request)
+    key = next(iter(h.server._dups))
+    h.server._dups.pop(key)  # as after a failed pipeline: the retransmission runs it again
+    h.reactor.advance(h.server.duplicate_seconds - 1)
+    h.send_auth(request)
+    h.reactor.advance(2)  # past the first window, inside the second
+    h.server.purge_duplicates()
+    h.send_auth(request)
+    assert plugin.authorized == ["joao", "joao"] and h.counters.duplicates == 1
+
+
+def test_direct_writer_sends_the_reply_to_the_source() -> None:
+    import socket
+
+    from aaa.radius.server import DirectWriter
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as nas:
+        server.bind(("127.0.0.1", 0))
+        nas.bind(("127.0.0.1", 0))
+        nas.settimeout(5)
+        DirectWriter(server).write(b"reply", nas.getsockname())
+        assert nas.recvfrom(100) == (b"reply", server.getsockname())
 
 
 def test_unknown_nas_is_dropped_and_counted(demo: Demo) -> None:

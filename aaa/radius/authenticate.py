@@ -111,20 +111,27 @@ def _chap(request: Request) -> Result:
 
 
 def _nt_hash(request: Request) -> bytes | None:
+    keys = _nt_keys(request)
+    return keys.nt_hash if keys is not None else None
+
+
+def _nt_keys(request: Request) -> mschap.NtKeys | None:
+    """The subscriber's MS-CHAP key material, derived on its first MS-CHAP login and kept on the
+    cache entry (a changed password arrives as a new entry with the cache refresh)."""
     sub = request.subscriber
-    if sub.nt_hash is None and sub.password is not None:
-        sub.nt_hash = mschap.nt_password_hash(sub.password)
-    return sub.nt_hash
+    if sub.nt_keys is None and sub.password is not None:
+        sub.nt_keys = mschap.nt_keys(sub.password)
+    return sub.nt_keys
 
 
 def _mschap2(request: Request) -> Result:
     request.method = "mschapv2"
     packet = request.packet
     response = packet.raw("MS-CHAP2-Response")
-    nt_hash = _nt_hash(request)
+    keys = _nt_keys(request)
     username = (packet.get("User-Name") or "").encode("utf-8")
     try:
-        accept = mschap.mschap2_authenticate(response, packet.raw("MS-CHAP-Challenge"), username, nt_hash) if nt_hash else None
+        accept = mschap.mschap2_authenticate(response, packet.raw("MS-CHAP-Challenge"), username, keys) if keys else None
     except crypto.RadiusCryptoError:
         return request.reject("malformed MS-CHAPv2 attributes")
     if accept is None:

@@ -14,10 +14,12 @@ or unexpected is counted by reason and dropped, and logged at most once a minute
 
 from __future__ import annotations
 
+import errno
+import socket
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import DatagramProtocol
@@ -106,16 +108,47 @@ def percentiles(samples: deque[float]) -> dict[str, float]:
     return {"p50": pick(0.5), "p99": pick(0.99), "p999": pick(0.999)}
 
 
+class DirectWriter:
+    """Sends replies with the socket's ``sendto``, skipping Twisted's ``Port.write``.
+
+    ``Port.write`` validates the destination with ``isIPAddress`` (and its IPv6 twin) on every
+    datagram; ours is always the source address the kernel just gave us, so the check is pure
+    cost on the hot path (docs/performance.md). Errors: EINTR is retried by Python itself
+    (PEP 475); ECONNREFUSED is ignored, as ``Port.write`` does; a full socket buffer (EAGAIN,
+    ENOBUFS) loses the reply, which the NAS retransmits and the duplicate cache answers;
+    anything else raises.
+    """
+
+    __slots__ = ("_sendto",)
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sendto = sock.sendto
+
+    def write(self, data: bytes, addr: Any) -> None:
+        try:
+            self._sendto(data, addr)
+        except (BlockingIOError, ConnectionRefusedError):
+            pass
+        except OSError as exc:
+            if exc.errno != errno.ENOBUFS:
+                raise
+
+
 class RadiusPort(DatagramProtocol):
     """Moves datagrams between a UDP port and the server; never lets an exception escape."""
 
     def __init__(self, handler: Callable[[bytes, Any, Any], None], on_error: Callable[[], None]) -> None:
         self._handler = handler
         self._on_error = on_error
+        self._out: Any = None
+
+    def startProtocol(self) -> None:  # noqa: N802 (Twisted's name)
+        sock = getattr(self.transport, "socket", None)
+        self._out = DirectWriter(sock) if isinstance(sock, socket.socket) else self.transport
 
     def datagramReceived(self, data: bytes, addr: Any) -> None:  # noqa: N802 (Twisted's name)
         try:
-            self._handler(data, addr, self.transport)
+            self._handler(data, addr, self._out or self.transport)
         except Exception:
             self._on_error()
             log.failure("internal error handling a datagram from {host}", host=addr[0])
@@ -149,7 +182,11 @@ class RadiusServer:
         self.duplicate_seconds = duplicate_seconds
         self.default_interim = default_interim
         self.counters = Counters()
+        # RFC 5080 duplicate cache: key -> (reply or None while the pipeline runs, expiry time), and
+        # the keys in the order they expire (the window is fixed, so arrival order), so that
+        # purging looks only at what has expired instead of scanning every reply of the window.
         self._dups: dict[tuple[Any, ...], tuple[bytes | None, float]] = {}
+        self._expiry: deque[tuple[float, tuple[Any, ...]]] = deque()
         self._last_warning: dict[str, float] = {}
         self.accounting_stage = bool(runner.chain("aaa_accounting"))
         self.preacct_stage = bool(runner.chain("aaa_preacct"))
@@ -169,9 +206,18 @@ class RadiusServer:
     def purge_duplicates(self) -> None:
         """Forget replies older than the duplicate window (called every second)."""
         now = self.reactor.seconds()
-        expired = [k for k, (_, until) in self._dups.items() if until < now]
-        for key in expired:
-            del self._dups[key]
+        expiry, dups = self._expiry, self._dups
+        while expiry and expiry[0][0] < now:
+            until, key = expiry.popleft()
+            entry = dups.get(key)
+            if entry is not None and entry[1] <= until:  # not a newer entry under the same key
+                del dups[key]
+
+    def _remember(self, key: tuple[Any, ...], reply: bytes | None) -> None:
+        """Start the duplicate window of ``key`` (a request being answered, or its reply)."""
+        until = self.reactor.seconds() + self.duplicate_seconds
+        self._dups[key] = (reply, until)
+        self._expiry.append((until, key))
 
     def _begin(
         self, data: bytes, addr: Any, transport: Any, expected: Code, status_reply: Code
@@ -212,7 +258,11 @@ class RadiusServer:
         return nas, packet, key, has_ma
 
     def _send(self, reply: bytes, key: tuple[Any, ...], addr: Any, transport: Any) -> None:
-        self._dups[key] = (reply, self.reactor.seconds() + self.duplicate_seconds)
+        entry = self._dups.get(key)
+        if entry is not None:
+            self._dups[key] = (reply, entry[1])  # the window opened when the request arrived
+        else:
+            self._remember(key, reply)
         transport.write(reply, addr)
 
     # --- authentication -----------------------------------------------------------------------------
@@ -226,14 +276,17 @@ class RadiusServer:
         if not has_ma and nas.require_message_authenticator:
             self.drop("missing-message-authenticator", host)
             return
-        self._dups[key] = (None, self.reactor.seconds() + self.duplicate_seconds)
+        self._remember(key, None)
         started = time.perf_counter()
         outcome = self.authorize_request(packet, nas)
-        if isinstance(outcome, Deferred):
-            outcome.addCallback(self._answer, key, addr, transport, started)
-            outcome.addErrback(self._pipeline_failed, key, host)
-        else:
+        # Class checks rather than isinstance(..., Deferred): Deferred is an Awaitable ABC, and
+        # ABCMeta.__instancecheck__ on every request showed in the profile (docs/performance.md).
+        if type(outcome) is Request:
             self._answer(outcome, key, addr, transport, started)
+        else:
+            later = cast("Deferred[Request]", outcome)
+            later.addCallback(self._answer, key, addr, transport, started)
+            later.addErrback(self._pipeline_failed, key, host)
 
     def _pipeline_failed(self, failure: Any, key: tuple[Any, ...], host: str) -> None:
         self._dups.pop(key, None)
@@ -284,17 +337,17 @@ class RadiusServer:
             request.plan = self.cache.plan(sub.plan_id)
             request.control["online_sessions"] = self.online.count(sub.login)
         result = self.runner.run("aaa_authorize", request)
-        if isinstance(result, Deferred):
-            return result.addCallback(self._authorized, request)
-        return self._authorized(result, request)
+        if type(result) is Result:
+            return self._authorized(result, request)
+        return cast("Deferred[Result]", result).addCallback(self._authorized, request)
 
     def _authorized(self, result: Result, request: Request) -> Request | Deferred[Request]:
         if result.ends_stage:
             return self._post_auth(request, accepted=False)
         outcome = self.runner.run("aaa_authenticate", request)
-        if isinstance(outcome, Deferred):
-            return outcome.addCallback(self._authenticated, request)
-        return self._authenticated(outcome, request)
+        if type(outcome) is Result:
+            return self._authenticated(outcome, request)
+        return cast("Deferred[Result]", outcome).addCallback(self._authenticated, request)
 
     def _authenticated(self, result: Result, request: Request) -> Request | Deferred[Request]:
         accepted = result in (Result.OK, Result.UPDATED)
@@ -305,9 +358,9 @@ class RadiusServer:
     def _post_auth(self, request: Request, *, accepted: bool) -> Request | Deferred[Request]:
         request.accepted = accepted
         result = self.runner.run("aaa_post_auth", request)
-        if isinstance(result, Deferred):
-            return result.addCallback(self._finished, request)
-        return self._finished(result, request)
+        if type(result) is Result:
+            return self._finished(result, request)
+        return cast("Deferred[Result]", result).addCallback(self._finished, request)
 
     @staticmethod
     def _finished(result: Result, request: Request) -> Request:
@@ -348,7 +401,7 @@ class RadiusServer:
                 if isinstance(pre, Result) and pre.ends_stage:
                     self.drop("refused-by-preacct", host)
                     return
-        self._dups[key] = (None, self.reactor.seconds() + self.duplicate_seconds)
+        self._remember(key, None)
         if record is None:  # a status type we do not record (e.g. tunnel accounting): acknowledge
             self._acknowledge(None, packet, nas, key, addr, transport, None, request)
             return
