@@ -51,7 +51,7 @@ def loopback_address(host: str) -> str:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_UDP)
     except socket.gaierror as exc:
         raise ValidationError(f"cannot resolve {host!r}: {exc.strerror}") from None
-    addresses = {info[4][0] for info in infos}
+    addresses = {str(info[4][0]) for info in infos}
     if not addresses or not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):
         raise ValidationError(f"{host} is not a loopback address: aaa bench only targets 127.0.0.0/8 and ::1")
     return sorted(addresses)[0]
