@@ -2,7 +2,9 @@
 
 A NAS for 127.0.0.1 (secret ``testing123``), three plans, a customer, the logins ``maria`` (PPPoE,
 password ``senha123``), ``joao`` (static IP), a Hotspot MAC login, and ``--subscribers N`` generated
-logins ``user00001``... with passwords ``pw00001``... (the pattern the benchmarks use).
+logins ``user00001``... with passwords ``pw00001``... (the pattern the benchmarks use). ``aaa demo``
+then lets the plugins add theirs (``aaa_demo_loaded``): the invoicing plugin issues this month's
+invoices of the two customers.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ DEMO_PLANS = (
 )
 
 
-def load_demo(ctx: Context, *, count: int = 3, if_empty: bool = False, actor: str = "demo") -> str:
+def load_demo(ctx: Context, *, count: int = 3, if_empty: bool = False, actor: str = "demo", plugins: bool = False) -> str:
+    """Load the demo data and describe what was loaded; with ``plugins`` (what ``aaa demo`` does), the
+    plugins then add theirs through ``aaa_demo_loaded`` (the invoicing plugin: this month's invoices)."""
     with ctx.sessions() as s:
         if s.scalar(select(Nas.id).limit(1)) is not None:
             if if_empty:
@@ -49,7 +53,10 @@ def load_demo(ctx: Context, *, count: int = 3, if_empty: bool = False, actor: st
         login = spec.pop("login")
         subscribers.add_subscriber(ctx, login=login, actor=actor, **spec)  # type: ignore[arg-type]
     generated = _generate(ctx, count, actor)
-    return f"demo data loaded: NAS demo-router (127.0.0.1, secret {DEMO_SECRET}), {len(DEMO_PLANS)} plans, 2 customers, 3 subscribers; {generated}"
+    lines = [f"demo data loaded: NAS demo-router (127.0.0.1, secret {DEMO_SECRET}), {len(DEMO_PLANS)} plans, 2 customers, 3 subscribers; {generated}"]
+    if plugins:
+        lines.extend(line for line in ctx.pm.hook.aaa_demo_loaded(context=ctx, actor=actor) if line)
+    return "\n".join(lines)
 
 
 def _generate(ctx: Context, count: int, actor: str) -> str:

@@ -43,6 +43,17 @@ def aaa_shutdown(context: Context) -> None:
     """Called once when ``aaa serve`` stops (SIGTERM or SIGINT), after the listeners have closed."""
 
 
+@hookspec
+def aaa_demo_loaded(context: Context, actor: str) -> str | None:
+    """Called by ``aaa demo`` right after it loaded the core demo data (NAS, plans, customers,
+    subscribers) into an empty database, so a plugin adds demo data of its own.
+
+    :param context: the :class:`aaa.context.Context` of the command.
+    :param actor: who is loading the demo, for the audit log.
+    :returns: one line saying what was added (printed by ``aaa demo``), or None.
+    """
+
+
 # --- Registration -----------------------------------------------------------------------------
 
 

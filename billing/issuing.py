@@ -11,6 +11,9 @@ Due dates: the customer's due day (from ``due_days``) in the cycle's month. An i
 before the day it is issued: a cycle whose due date has passed (a subscriber who joined after it)
 is due on the same day of the following month. A subscriber who joined inside the cycle gets a
 pro-rata charge for the days from joining to the month's end when ``prorata`` is on.
+
+One-off charges and discounts waiting for the subscriber (:mod:`billing.charges`) become items of
+the invoice in the transaction that inserts it, so they are invoiced exactly once.
 """
 
 from __future__ import annotations
@@ -28,10 +31,10 @@ from aaa.context import Context
 from aaa.db.models import Customer, Plan, Subscriber, SubscriberStatus
 from aaa.errors import ConflictError, ValidationError
 from aaa.services import audit
-from billing import boleto, pix
+from billing import boleto, charges, pix
 from billing.boleto import SAO_PAULO, today_in_brazil
 from billing.cycle import Cycle, cycle_of, due_date, first_invoice, parse_cycle
-from billing.models import BillingCounter, Invoice, InvoiceItem, InvoiceKind, InvoiceStatus, ItemKind
+from billing.models import BillingCounter, Charge, Invoice, InvoiceItem, InvoiceKind, InvoiceStatus, ItemKind
 from billing.money import ZERO, quantize
 from billing.records import SETTLED, as_dict, family, get_invoice, owed_on, paid_total
 from billing.settings import InvoicingSettings, load
@@ -160,6 +163,10 @@ def _draft(settings: InvoicingSettings, cycle: Cycle, row: Any, today: dt.date, 
 def _issue(ctx: Context, settings: InvoicingSettings, draft: _Draft, today: dt.date) -> dict[str, Any]:
     with ctx.transaction() as uow:
         session = uow.session
+        nosso_numero = allocate_nosso_numero(session, settings)
+        plan_total = quantize(draft.item.unit_price * draft.item.quantity)
+        extra, taken = charges.items_for(charges.pending_for(session, draft.subscriber_id, draft.cycle), plan_total)
+        items = [draft.item, *extra]
         invoice = Invoice(
             customer_id=draft.customer_id,
             subscriber_id=draft.subscriber_id,
@@ -168,14 +175,24 @@ def _issue(ctx: Context, settings: InvoicingSettings, draft: _Draft, today: dt.d
             copy_number=0,
             issue_date=today,
             due_date=draft.due_date,
-            amount=quantize(draft.item.unit_price * draft.item.quantity),
+            amount=quantize(sum((i.unit_price * i.quantity for i in items), ZERO)),
             status=InvoiceStatus.OPEN.value,
-            nosso_numero=allocate_nosso_numero(session, settings),
+            nosso_numero=nosso_numero,
         )
-        invoice.items = [draft.item]
+        invoice.items = items
         attach_documents(settings, invoice)
         session.add(invoice)
         session.flush()
+        if taken:
+            ids = [c.id for c in taken]
+            moved = session.execute(
+                update(Charge)
+                .where(Charge.id.in_(ids), Charge.invoice_id.is_(None))
+                .values(invoice_id=invoice.id)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(moved, "rowcount", 0) != len(ids):
+                raise ConflictError(f"the one-off charges of {draft.login!r} were invoiced meanwhile; run again")
         data = as_dict(get_invoice(session, invoice.id), detail=True)
         uow.emit("aaa_invoice_issued", invoice=data)
     return data
@@ -241,6 +258,8 @@ def run_month(
                 issued.append(_issue(ctx, settings, draft, day))
             except IntegrityError:
                 already += 1
+            except ConflictError as exc:
+                problems.append({"login": row.login, "cycle": month.key, "reason": str(exc)})
     if issued:
         with ctx.transaction() as uow:
             audit.record(

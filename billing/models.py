@@ -49,6 +49,11 @@ class ItemKind(enum.StrEnum):
     EQUIPMENT = "equipment"
     DISCOUNT = "discount"
     LATE_FEE = "late_fee"
+    OTHER = "other"
+
+
+#: The item kinds an admin may add by hand as a one-off charge (``aaa billing charge add``).
+CHARGE_KINDS = (ItemKind.INSTALLATION.value, ItemKind.EQUIPMENT.value, ItemKind.DISCOUNT.value, ItemKind.OTHER.value)
 
 
 class PaymentMethod(enum.StrEnum):
@@ -118,6 +123,29 @@ class Payment(Base):
     actor: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     invoice: Mapped[Invoice] = relationship(back_populates="payments")
+
+
+class Charge(TimestampMixin, Base):
+    """A one-off charge or discount waiting for a subscriber's next invoice (installation, equipment,
+    a discount, anything else).
+
+    ``amount`` is always positive; a ``discount`` is subtracted. ``cycle`` (optional, "2026-12") holds
+    it back until the invoice of that cycle or a later one. The monthly run moves it onto an invoice
+    as an item in the same transaction that inserts the invoice and sets ``invoice_id``, so it is
+    invoiced exactly once; a charge with ``invoice_id`` can no longer be removed.
+    """
+
+    __tablename__ = "billing_charges"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(String(200))
+    amount: Mapped[Decimal] = mapped_column()
+    cycle: Mapped[str | None] = mapped_column(String(7))
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    subscriber: Mapped[Subscriber] = relationship()
+    invoice: Mapped[Invoice | None] = relationship()
 
 
 class BillingCounter(Base):

@@ -2,7 +2,8 @@
 
 Functions take the :class:`aaa.context.Context` first, keyword arguments after, an ``actor`` for
 anything that changes state, and return plain dicts (amounts as "99.90" strings, dates ISO).
-Issuing lives in :mod:`billing.issuing`, payments and the overdue check in :mod:`billing.payments`;
+Issuing lives in :mod:`billing.issuing`, payments and the overdue check in :mod:`billing.payments`,
+one-off charges and discounts in :mod:`billing.charges`;
 this module re-exports them and adds listing, showing and the invoice document.
 """
 
@@ -22,8 +23,9 @@ from aaa.errors import ValidationError
 from aaa.services import audit
 from billing import render
 from billing.boleto import Boleto, today_in_brazil
+from billing.charges import add_charge, list_charges, remove_charge
 from billing.issuing import run_month, second_copy
-from billing.models import Invoice, InvoiceStatus, ItemKind
+from billing.models import Invoice, InvoiceStatus
 from billing.money import ZERO, quantize
 from billing.payments import balance, cancel, import_return_file, mark_overdue, pay
 from billing.records import as_dict, family, get_invoice, owed_dict
@@ -32,12 +34,15 @@ from billing.settings import load
 STATUSES = tuple(s.value for s in InvoiceStatus)
 
 __all__ = [
+    "add_charge",
     "balance",
     "cancel",
     "import_return_file",
+    "list_charges",
     "list_invoices",
     "mark_overdue",
     "pay",
+    "remove_charge",
     "render_invoice_pdf",
     "run_month",
     "second_copy",
@@ -93,7 +98,8 @@ def show_invoice(ctx: Context, invoice_id: int | str, *, on: dt.date | None = No
 
 def render_invoice_pdf(ctx: Context, invoice_id: int | str, *, actor: str = "system") -> bytes:
     """The invoice document as PDF bytes: customer name and address in clear (decrypted, and the
-    access audited), CPF/CNPJ masked, items, late-payment rules, boleto and PIX."""
+    access audited), CPF/CNPJ masked, items (a discount is its own line with a negative value, under
+    the description it was given), late-payment rules, boleto and PIX."""
     settings = load(ctx)
     layout = settings.layout()
     with ctx.transaction() as uow:
@@ -105,11 +111,7 @@ def render_invoice_pdf(ctx: Context, invoice_id: int | str, *, actor: str = "sys
         items = [
             render.InvoiceItem(description=i.description, unit_price=quantize(i.unit_price), quantity=i.quantity)
             for i in invoice.items
-            if i.kind != ItemKind.DISCOUNT.value
         ]
-        discount = quantize(
-            -sum((i.unit_price * i.quantity for i in invoice.items if i.kind == ItemKind.DISCOUNT.value), ZERO)
-        )
         slip = Boleto(
             bank_code=invoice.bank_code,
             amount=quantize(invoice.amount),
@@ -130,7 +132,6 @@ def render_invoice_pdf(ctx: Context, invoice_id: int | str, *, actor: str = "sys
             customer_document=masked,
             customer_address=address,
             items=items,
-            discount=discount,
             fine_pct=settings.fine_pct,
             monthly_interest_pct=settings.interest_pct,
             boleto=slip,

@@ -81,6 +81,17 @@ def test_demo_loads_once_and_lists_its_subscribers(aaa):
     assert {"maria", "joao", "user00001", "user00005"} <= logins
 
 
+def test_demo_issues_invoices_that_a_second_copy_can_be_made_of(aaa):
+    """The README's walk-through issues a second copy right after ``make run``: the demo has invoices."""
+    assert "2 demo invoices issued" in aaa("demo", "--subscribers", "0").stdout
+    invoices = json.loads(aaa("invoice", "list", "--json").stdout)
+    assert sorted(i["login"] for i in invoices) == ["joao", "maria"]
+    assert {i["status"] for i in invoices} == {"open"}
+    copy = json.loads(aaa("invoice", "second-copy", str(invoices[0]["id"]), "--due-date", invoices[0]["due_date"], "--json").stdout)
+    assert copy["parent_id"] == invoices[0]["id"] and copy["kind"] == "second_copy"
+    assert aaa("demo", "--if-empty").stdout.count("invoices") == 0
+
+
 def test_csv_import_is_all_or_nothing_with_line_numbers(aaa, tmp_path, database_url):
     aaa("plan", "add", "100M", "--down", "100M", "--up", "50M")
     bad = tmp_path / "bad.csv"

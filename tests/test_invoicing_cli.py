@@ -121,3 +121,56 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(config, december, capsys, args
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("aaa: error: ")
     assert message.format(**ids) in err
+
+
+def test_charges_from_the_cli_land_on_the_invoice_and_its_pdf_once(config, tmp_path, capsys):
+    aaa(config, "billing", "charge", "add", "maria", "--description", "Taxa de instalação", "--amount", "150,00", "--kind", "installation")
+    assert "on the next invoice" in capsys.readouterr().out
+    aaa(config, "billing", "charge", "add", "maria", "--description", "Desconto de fidelidade", "--amount", "10", "--kind", "discount")
+    capsys.readouterr()
+    aaa(config, "billing", "charge", "add", "joao", "--description", "Roteador", "--amount", "200", "--kind", "equipment", "--json")
+    assert json.loads(capsys.readouterr().out)["status"] == "pending"
+    aaa(config, "billing", "charge", "list", "--pending", "--json")
+    pending = json.loads(capsys.readouterr().out)
+    assert [(c["login"], c["kind"]) for c in pending] == [("joao", "equipment"), ("maria", "discount"), ("maria", "installation")]
+    aaa(config, "billing", "charge", "remove", str(pending[0]["id"]))
+    assert "removed (equipment 200.00 for joao)" in capsys.readouterr().out
+    for _ in range(2):
+        aaa(config, "billing", "run", "--cycle", "2026-12", "--date", "2026-12-01")
+    capsys.readouterr()
+    aaa(config, "invoice", "list", "--json")
+    maria = by_login(json.loads(capsys.readouterr().out))["maria"]
+    assert Decimal(maria["amount"]) == Decimal(PRICE) + Decimal("140.00")
+    aaa(config, "billing", "charge", "list", "maria", "--json")
+    assert {(c["status"], c["invoice_id"]) for c in json.loads(capsys.readouterr().out)} == {("invoiced", maria["id"])}
+    out = tmp_path / "fatura.pdf"
+    aaa(config, "invoice", "pdf", str(maria["id"]), "-o", str(out))
+    text = pdf_text(out)
+    assert text.count("Taxa de instalação") == 1 and "R$ 150,00" in text
+    assert text.count("Desconto de fidelidade") == 1 and "-R$ 10,00" in text
+    assert maria["linha_digitavel"] in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["maria", "--description", "x", "--amount", "1,2,3"], "aaa: error: not an amount in reais: '1,2,3'"),
+        (["nobody", "--description", "x", "--amount", "10"], "aaa: error: subscriber 'nobody' not found"),
+        (["maria", "--description", "x", "--amount", "10", "--kind", "gift"], "aaa: error: unknown charge kind 'gift'"),
+        (["maria", "--description", "x", "--amount", "500", "--kind", "discount"], "aaa: error: a discount of 500.00 must be smaller"),
+    ],
+)
+def test_bad_charges_are_one_line_and_store_nothing(config, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        aaa(config, "billing", "charge", "add", *args)
+    assert exit_info.value.code not in (0, None)
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+    aaa(config, "billing", "charge", "list", "--json")
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_removing_an_unknown_charge_is_one_line(config, capsys):
+    with pytest.raises(SystemExit):
+        aaa(config, "billing", "charge", "remove", "abc")
+    assert capsys.readouterr().err == "aaa: error: charge id must be a positive number, got 'abc'\n"

@@ -81,11 +81,11 @@ def plugins_cmd(app: App, as_json: bool) -> None:
 @click.option("--if-empty", is_flag=True, help="Do nothing if the database already has a NAS (used by `make run`).")
 @pass_app
 def demo_cmd(app: App, count: int, if_empty: bool) -> None:
-    """Load demo data: a NAS for 127.0.0.1, plans, customers, subscribers and the admin user admin/admin123."""
+    """Load demo data: a NAS for 127.0.0.1, plans, customers, subscribers, this month's invoices and the admin user admin/admin123."""
     from aaa.demo import load_demo
     from aaa.services.admins import ensure_demo_admin
 
-    summary = load_demo(app.context(), count=count, if_empty=if_empty, actor=app.actor)
+    summary = load_demo(app.context(), count=count, if_empty=if_empty, actor=app.actor, plugins=True)
     click.echo(summary)
     click.echo(ensure_demo_admin(app.context(), actor=app.actor))
 

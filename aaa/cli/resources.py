@@ -65,6 +65,7 @@ def nas_list(app: App, as_json: bool) -> None:
 @json_option
 @pass_app
 def nas_show(app: App, name: str, as_json: bool) -> None:
+    """One NAS (the shared secret is never shown)."""
     emit(nas.show_nas(app.context(), name), as_json)
 
 
@@ -112,6 +113,7 @@ def nas_check(app: App, name: str, timeout: float, as_json: bool) -> None:
 @json_option
 @pass_app
 def nas_update(app: App, name: str, as_json: bool, **changes: object) -> None:
+    """Change a NAS: address, secret, CoA port, Message-Authenticator, API credentials."""
     emit(nas.update_nas(app.context(), name, actor=app.actor, **changes), as_json)
 
 
@@ -119,6 +121,7 @@ def nas_update(app: App, name: str, as_json: bool, **changes: object) -> None:
 @click.argument("name")
 @pass_app
 def nas_delete(app: App, name: str) -> None:
+    """Delete a NAS that has no sessions on record (those are kept for Marco Civil)."""
     nas.delete_nas(app.context(), name, actor=app.actor)
     click.echo(f"NAS {name} deleted")
 
@@ -169,6 +172,7 @@ def plan_add(app: App, name: str, down: str, up: str, as_json: bool, **fields: o
 @json_option
 @pass_app
 def plan_list(app: App, as_json: bool) -> None:
+    """List plans with their rates, price and pools."""
     emit(plans.list_plans(app.context()), as_json, columns=("name", "download", "upload", "price", "ipv4_pool", "subscribers"))
 
 
@@ -177,6 +181,7 @@ def plan_list(app: App, as_json: bool) -> None:
 @json_option
 @pass_app
 def plan_show(app: App, name: str, as_json: bool) -> None:
+    """One plan and how many subscribers use it."""
     emit(plans.show_plan(app.context(), name), as_json)
 
 
@@ -199,6 +204,7 @@ def plan_update(app: App, name: str, wait: bool, timeout: float, as_json: bool, 
 @click.argument("name")
 @pass_app
 def plan_delete(app: App, name: str) -> None:
+    """Delete a plan that no subscriber uses."""
     plans.delete_plan(app.context(), name, actor=app.actor)
     click.echo(f"plan {name} deleted")
 
@@ -232,6 +238,7 @@ def customer_group() -> None:
 @json_option
 @pass_app
 def customer_add(app: App, name: str, as_json: bool, **fields: object) -> None:
+    """Add a customer (CPF/CNPJ checked; personal data encrypted at rest)."""
     emit(customers.add_customer(app.context(), actor=app.actor, name=name, **fields), as_json)
 
 
@@ -241,6 +248,7 @@ def customer_add(app: App, name: str, as_json: bool, **fields: object) -> None:
 @json_option
 @pass_app
 def customer_list(app: App, search: str | None, limit: int, as_json: bool) -> None:
+    """List customers (personal data masked)."""
     ctx = app.context()
     rows = customers.find_customers(ctx, search, limit=limit) if search else customers.list_customers(ctx, limit=limit)
     emit(rows, as_json, columns=("id", "name", "document", "phone", "due_day"))
@@ -252,6 +260,7 @@ def customer_list(app: App, search: str | None, limit: int, as_json: bool) -> No
 @json_option
 @pass_app
 def customer_show(app: App, customer_id: int, reveal: bool, as_json: bool) -> None:
+    """One customer (personal data masked unless --reveal)."""
     emit(customers.show_customer(app.context(), customer_id, actor=app.actor, reveal=reveal), as_json)
 
 
@@ -262,6 +271,7 @@ def customer_show(app: App, customer_id: int, reveal: bool, as_json: bool) -> No
 @json_option
 @pass_app
 def customer_update(app: App, customer_id: int, as_json: bool, **fields: object) -> None:
+    """Change a customer's data, due day or consent."""
     emit(customers.update_customer(app.context(), customer_id, actor=app.actor, **fields), as_json)
 
 
@@ -269,6 +279,7 @@ def customer_update(app: App, customer_id: int, as_json: bool, **fields: object)
 @click.argument("customer_id", type=int)
 @pass_app
 def customer_delete(app: App, customer_id: int) -> None:
+    """Delete a customer without subscribers."""
     customers.delete_customer(app.context(), customer_id, actor=app.actor)
     click.echo(f"customer {customer_id} deleted")
 
@@ -306,6 +317,7 @@ def subscriber_add(app: App, login: str, as_json: bool, **fields: object) -> Non
 @json_option
 @pass_app
 def subscriber_list(app: App, status: str | None, plan: str | None, search: str | None, limit: int, offset: int, as_json: bool) -> None:
+    """List subscribers, filtered by status, plan or a search."""
     rows = subscribers.list_subscribers(app.context(), status=status, plan=plan, search=search, limit=limit, offset=offset)
     emit(rows, as_json, columns=("login", "plan", "status", "static_ipv4", "mac_binding", "customer_name"))
 
@@ -315,6 +327,7 @@ def subscriber_list(app: App, status: str | None, plan: str | None, search: str 
 @json_option
 @pass_app
 def subscriber_show(app: App, login: str, as_json: bool) -> None:
+    """One subscriber: plan, status, its history (status and plan changes) and recent sessions."""
     emit(subscribers.show_subscriber(app.context(), login), as_json)
 
 
@@ -329,6 +342,7 @@ def subscriber_show(app: App, login: str, as_json: bool) -> None:
 @json_option
 @pass_app
 def subscriber_update(app: App, login: str, as_json: bool, **fields: object) -> None:
+    """Change a subscriber's password, static IP or IPv6 prefix, MAC binding, simultaneous use or customer."""
     emit(subscribers.update_subscriber(app.context(), login, actor=app.actor, **fields), as_json)
 
 
@@ -336,6 +350,7 @@ def subscriber_update(app: App, login: str, as_json: bool, **fields: object) -> 
 @click.argument("login")
 @pass_app
 def subscriber_delete(app: App, login: str) -> None:
+    """Delete a subscriber who is not online."""
     subscribers.delete_subscriber(app.context(), login, actor=app.actor)
     click.echo(f"subscriber {login} deleted")
 
@@ -432,6 +447,7 @@ def session_group() -> None:
 @json_option
 @pass_app
 def session_list(app: App, online: bool, login: str | None, nas_name: str | None, limit: int, as_json: bool) -> None:
+    """List accounting sessions, newest first."""
     rows = sessions.list_sessions(app.context(), online=online, login=login, nas=nas_name, limit=limit)
     emit(rows, as_json, columns=("login", "nas", "framed_ip", "started_at", "stopped_at", "input_octets", "output_octets", "terminate_cause"))
 
@@ -448,6 +464,7 @@ def outbox_group() -> None:
 @json_option
 @pass_app
 def outbox_list(app: App, failed: bool, status: str | None, limit: int, as_json: bool) -> None:
+    """List outbox rows (CoA, Disconnect, messages) with their status and attempts."""
     rows = outbox.list_rows(app.context(), failed=failed, status=status, limit=limit)
     emit(rows, as_json, columns=("id", "kind", "status", "attempts", "subscriber_id", "last_error", "created_at"))
 
@@ -457,6 +474,7 @@ def outbox_list(app: App, failed: bool, status: str | None, limit: int, as_json:
 @json_option
 @pass_app
 def outbox_retry(app: App, row_id: int, as_json: bool) -> None:
+    """Queue a failed or dead outbox row again."""
     emit(outbox.retry(app.context(), row_id, actor=app.actor), as_json)
 
 
@@ -470,6 +488,7 @@ def audit_group() -> None:
 @json_option
 @pass_app
 def audit_list(app: App, limit: int, as_json: bool) -> None:
+    """The latest audit log entries."""
     emit(audit.list_entries(app.context(), limit=limit), as_json, columns=("id", "at", "actor", "action", "target"))
 
 

@@ -18,9 +18,11 @@ from aaa.cli.output import emit
 from aaa.errors import ValidationError
 from billing import service
 from billing.boleto import today_in_brazil
+from billing.models import CHARGE_KINDS
 from billing.money import parse_brl
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+CHARGE_COLUMNS = ("id", "login", "kind", "description", "amount", "cycle", "status", "invoice_id")
 INVOICE_COLUMNS = ("id", "cycle", "login", "customer_name", "due_date", "amount", "paid", "status", "kind")
 
 _ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
@@ -47,7 +49,7 @@ def parse_date(text: str | None, *, what: str = "date") -> dt.date:
 
 @click.group("billing")
 def billing_group() -> None:
-    """Invoicing runs: monthly invoices, overdue check, bank return files."""
+    """Invoicing runs: monthly invoices, overdue check, bank return files, one-off charges."""
 
 
 @billing_group.command("run")
@@ -103,6 +105,51 @@ def billing_import_return(app: App, file: str, as_json: bool) -> None:
         click.echo(f"  invoice {row['invoice_id']}  nosso número {row['nosso_numero']}  {row['amount']}  {row['status']}")
     for row in result["unmatched"]:
         click.echo(f"  NOT MATCHED line {row['line']}: nosso número {row['nosso_numero']} {row['amount']}: {row['reason']}")
+
+
+@billing_group.group("charge")
+def charge_group() -> None:
+    """One-off charges and discounts for a subscriber's next invoice."""
+
+
+@charge_group.command("add")
+@click.argument("login")
+@click.option("--description", required=True, help="Text on the invoice, e.g. 'Taxa de instalação'.")
+@click.option("--amount", "amount_text", required=True, help="Amount, e.g. 150,00 (a discount too is positive).")
+@click.option("--kind", default="other", show_default=True, help=f"One of {', '.join(CHARGE_KINDS)}.")
+@click.option("--cycle", help="Not before the invoice of this cycle (YYYY-MM); default the next invoice.")
+@json_option
+@pass_app
+def charge_add(app: App, login: str, description: str, amount_text: str, kind: str, cycle: str | None, as_json: bool) -> None:
+    """Add a charge (or discount) that the next monthly run puts on LOGIN's invoice."""
+    data = service.add_charge(
+        app.context(), login, description=description, amount=amount_text, kind=kind, cycle=cycle, actor=app.actor
+    )
+    if as_json:
+        emit(data, True)
+        return
+    when = f"the invoice of {data['cycle']} or later" if data["cycle"] else "the next invoice"
+    click.echo(f"charge {data['id']}: {data['kind']} {data['amount']} for {login}, on {when}")
+
+
+@charge_group.command("list")
+@click.argument("login", required=False)
+@click.option("--pending", is_flag=True, help="Only charges not yet on an invoice.")
+@json_option
+@pass_app
+def charge_list(app: App, login: str | None, pending: bool, as_json: bool) -> None:
+    """List one-off charges and discounts, newest first."""
+    rows = service.list_charges(app.context(), login, pending_only=pending)
+    emit(rows, as_json, columns=CHARGE_COLUMNS)
+
+
+@charge_group.command("remove")
+@click.argument("charge_id")
+@pass_app
+def charge_remove(app: App, charge_id: str) -> None:
+    """Remove a charge that is not on an invoice yet."""
+    data = service.remove_charge(app.context(), charge_id, actor=app.actor)
+    click.echo(f"charge {data['id']} removed ({data['kind']} {data['amount']} for {data['login']})")
 
 
 # --- aaa invoice -----------------------------------------------------------------------------------
