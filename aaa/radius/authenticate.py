@@ -55,9 +55,11 @@ def aaa_authenticate(request: Request) -> Result | None:
         return request.reject("unknown user")
     if "CHAP-Password" in packet:
         return _chap(request)
-    if "MS-CHAP-Challenge" in packet:
-        if "MS-CHAP2-Response" in packet:
-            return _mschap2(request)
+    challenge = packet.raw("MS-CHAP-Challenge")
+    if challenge is not None:
+        response = packet.raw("MS-CHAP2-Response")
+        if response is not None:
+            return _mschap2(request, challenge, response)
         if "MS-CHAP-Response" in packet:
             return _mschap1(request)
     if "User-Password" in packet:
@@ -125,15 +127,14 @@ def _nt_keys(request: Request) -> mschap.NtKeys | None:
     return sub.nt_keys
 
 
-def _mschap2(request: Request) -> Result:
+def _mschap2(request: Request, challenge: bytes, response: bytes) -> Result:
     request.method = "mschapv2"
     packet = request.packet
-    response = packet.raw("MS-CHAP2-Response")
     keys = _nt_keys(request)
     # The User-Name octets as the peer sent them (RFC 2759 section 8.2 hashes those, not a re-encoding).
     username = packet.raw("User-Name") or b""
     try:
-        accept = mschap.mschap2_authenticate(response, packet.raw("MS-CHAP-Challenge"), username, keys) if keys else None
+        accept = mschap.mschap2_authenticate(response, challenge, username, keys) if keys else None
     except crypto.RadiusCryptoError:
         return request.reject("malformed MS-CHAPv2 attributes")
     if accept is None:

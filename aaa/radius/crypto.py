@@ -215,6 +215,10 @@ def salt_encrypt(data: bytes, secret: bytes, authenticator: bytes, salt: bytes) 
     if len(salt) != _SALT_LENGTH or not salt[0] & 0x80:
         raise RadiusCryptoError("salt must be two octets with the high bit set")
     size = len(data)
+    if size == _BLOCK:  # an MPPE key: the length octet and 15 key octets, then the last key octet and zeros
+        from_bytes, md5 = int.from_bytes, hashlib.md5
+        first = (from_bytes(_LENGTH_OCTET[_BLOCK] + data[:15]) ^ from_bytes(md5(secret + authenticator + salt).digest())).to_bytes(_BLOCK)
+        return salt + first + ((data[15] << 120) ^ from_bytes(md5(secret + first).digest())).to_bytes(_BLOCK)
     if size > 0xFF:
         raise RadiusCryptoError(f"salted data is at most 255 octets, got {size}")
     plain = _LENGTH_OCTET[size] + data + _ZEROS[: _BLOCK - 1 - size % _BLOCK]
