@@ -187,16 +187,17 @@ _SALT_COUNTER = itertools.count(int.from_bytes(os.urandom(2)))
 def salt_pair() -> tuple[bytes, bytes]:
     """Two different salts with the high bit set, for the two salted attributes of one reply.
 
-    What RFC 2548 section 2.4.2 asks of a salt is that it has its high bit set and is unique
-    among the salted attributes of the packet ("to ensure the uniqueness of the keys used to
-    encrypt each of the encrypted attributes"); it is sent in the clear and need not be
-    unpredictable: the keystream is ``MD5(secret + Request Authenticator + salt)``, and the
-    Request Authenticator is the NAS's random value, new for every request. So the salts come from
-    a counter, not from ``os.urandom`` per attribute: the pair is ``0x8000 | 2n`` and
-    ``0x8000 | 2n + 1`` for the next ``n`` modulo 16,384 (starting at a random ``n``), so the two
-    salts of a reply always differ, and a salt recurs only after 16,384 replies from this process
-    (FreeRADIUS likewise builds its salts from a per-packet counter). ``next`` on the shared
-    ``itertools.count`` is atomic, so threads never get the same ``n``.
+    What RFC 2548 section 2.4.2 asks of a salt: its most significant bit MUST be set, and the
+    salts of one Access-Accept MUST differ, "to ensure the uniqueness of the keys used to encrypt
+    each of the encrypted attributes". It travels in the clear; the secrecy is the shared secret's,
+    and the keystream ``MD5(secret + Request Authenticator + salt)`` is new for every request
+    anyway, the Request Authenticator being the NAS's random value. So the salts come from a
+    counter, not from ``os.urandom`` for each attribute: the pair is ``0x8000 | 2n`` and
+    ``0x8000 | 2n + 1`` for the next ``n`` modulo 16,384 (from a random start), so the two salts
+    of a reply always differ, and a salt recurs only after 16,384 replies from this process.
+    (FreeRADIUS also puts a counter into its salts, for the same uniqueness, and fills the other
+    bits from its own generator.) ``next`` on the shared ``itertools.count`` is atomic under the
+    GIL, so two threads never get the same ``n``.
     """
     first = 0x8000 | (next(_SALT_COUNTER) & 0x3FFF) << 1
     return first.to_bytes(2), (first | 1).to_bytes(2)
