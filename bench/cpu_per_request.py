@@ -12,10 +12,17 @@ and latency for reference. Trees are run in turn, round after round, so a slow m
 ``name=path`` runs ``aaa serve`` from that source tree (``PYTHONPATH=path``, this venv's packages);
 ``name=naive-pyrad`` runs the shared tools' bare pyrad loop (PAP only) with the same 10,000 users.
 Methods: ``pap``, ``chap``, ``mschapv2`` (a method given twice is measured twice; the second
-``mschapv2`` finds the MS-CHAP keys of every subscriber already derived), and ``storm`` (10,000
-open sessions, Accounting-On, then 10,000 logins + 10,000 Accounting-Starts, window 64).
-Server on core 1 and ``aaa bench`` on core 0 unless ``--unpinned``. Every run is bounded in count
-and time; servers are stopped by their PID. Loopback only.
+``mschapv2`` finds the MS-CHAP keys of every subscriber already derived), ``radload`` (PAP sent
+by the shared tools' C generator, compiled into the work folder for the run: the Python ``aaa
+bench`` tops out around 12-17k requests/s, so only this one shows a server's requests/s), and
+``storm`` (10,000 open sessions, Accounting-On, then 10,000 logins + 10,000 Accounting-Starts,
+window 64). Server on core 1 and the generator on core 0 unless ``--unpinned``. Every run is
+bounded in count and time; servers are stopped by their PID. Loopback only.
+
+Besides CPU per request each figure has requests/s, p50/p99/p99.9 latency and ``runq_wait_pct``:
+how much of the run the server's main thread spent runnable but not running (``/proc/PID/task/
+PID/schedstat``), i.e. waiting for its core while other processes used it. On a shared machine
+that, more than the server, sets the latency tail.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -50,6 +58,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def runq_wait_seconds(pid: int) -> float:
+    """Seconds the process's main thread has spent runnable but waiting for a CPU."""
+    return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
 def run(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 120) -> str:
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if done.returncode:
@@ -63,6 +76,20 @@ class Runner:
         self.pinned = pinned
         self.work.mkdir(parents=True, exist_ok=True)
         self.template = self._template()
+        self._radload: Path | None = None
+
+    def radload(self) -> Path:
+        """The C generator, compiled on first use into a temporary folder (removed by :meth:`close`)."""
+        if self._radload is None:
+            from bench.run import build_radload
+
+            self._radload = build_radload(Path(tempfile.mkdtemp(prefix="radload-", dir=self.work)))
+        return self._radload
+
+    def close(self) -> None:
+        if self._radload is not None:
+            shutil.rmtree(self._radload.parent, ignore_errors=True)
+            self._radload = None
 
     def _template(self) -> Path:
         """One database with ``aaa demo --subscribers 10000``, copied for every server."""
@@ -121,21 +148,27 @@ class Runner:
             pids = [proc.pid]
             if workers > 1:
                 pids += [int(c) for c in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
-            for method in methods if tree != "naive-pyrad" else ["pap"]:
+            for method in methods if tree != "naive-pyrad" else [m for m in methods if m in ("pap", "radload")]:
                 key = method if method not in results else f"{method}-again"
                 if method == "storm":
                     results[key] = self._storm(ports, pids, name)
                     continue
-                before = sum(cpu_seconds(p) for p in pids)
-                extra = ["--processes", str(processes), "--window", str(32 * processes)] if processes > 1 else ["--window", "32"]
-                r = self.bench(ports, "--method", method, "--count", str(count), "--duration", "40", *extra)
+                before, waited = sum(cpu_seconds(p) for p in pids), runq_wait_seconds(proc.pid)
+                if method == "radload":
+                    results[key] = self._radload_pap(ports, count)
+                else:
+                    extra = ["--processes", str(processes), "--window", str(32 * processes)] if processes > 1 else ["--window", "32"]
+                    r = self.bench(ports, "--method", method, "--count", str(count), "--duration", "40", *extra)
+                    results[key] = {
+                        "requests_per_s": round(r["requests_per_s"]), "answered": r["answered"], "accept": r["accept"],
+                        "reject": r["reject"], "timeout": r["timeout"], "p50_ms": r["latency_ms"]["p50"],
+                        "p99_ms": r["latency_ms"]["p99"], "p999_ms": r["latency_ms"]["p999"], "elapsed_s": r["elapsed_s"],
+                    }  # fmt: skip
+                figures = results[key]
+                figures["runq_wait_pct"] = round((runq_wait_seconds(proc.pid) - waited) / max(figures["elapsed_s"], 1e-9) * 100)
                 time.sleep(1.2)  # the auth log's batch of these requests is written within a second
                 used = sum(cpu_seconds(p) for p in pids) - before
-                results[key] = {
-                    "us_per_request": round(used / max(r["answered"], 1) * 1e6, 1), "requests_per_s": round(r["requests_per_s"]),
-                    "accept": r["accept"], "reject": r["reject"], "timeout": r["timeout"],
-                    "p50_ms": r["latency_ms"]["p50"], "p99_ms": r["latency_ms"]["p99"],
-                }  # fmt: skip
+                figures["us_per_request"] = round(used / max(figures["answered"], 1) * 1e6, 1)
         finally:
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGTERM)
@@ -145,6 +178,16 @@ class Runner:
                     os.kill(proc.pid, signal.SIGKILL)
                     proc.wait(5)
         return results
+
+    def _radload_pap(self, ports: tuple[int, int], count: int) -> dict[str, Any]:
+        from bench.run import radload_pap
+
+        r = radload_pap(self.radload(), ports[0], count=count, warmup=1000, cpu="0" if self.pinned else None)
+        return {
+            "requests_per_s": round(r["rps"]), "answered": r["completed"], "accept": r["accept"], "reject": r["reject"],
+            "timeout": r["timeouts"], "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000, "p999_ms": r["p999_us"] / 1000,
+            "elapsed_s": r["elapsed_s"],
+        }  # fmt: skip
 
     def _wait_up(self, proc: subprocess.Popen[bytes], ports: tuple[int, int], folder: Path) -> None:
         began = time.monotonic()
@@ -187,13 +230,16 @@ def main() -> None:
     args = parser.parse_args()
     runner = Runner(Path(args.work), pinned=not args.unpinned)
     out: dict[str, list[dict[str, Any]]] = {}
-    for round_ in range(args.rounds):
-        for spec in args.trees:
-            name, _, tree = spec.partition("=")
-            result = runner.measure(name, tree, args.methods.split(","), args.count, args.workers, args.processes)
-            out.setdefault(name, []).append(result)
-            for method, figures in result.items():
-                print(f"round {round_} {name:8} {method:16} {figures}", file=sys.stderr, flush=True)
+    try:
+        for round_ in range(args.rounds):
+            for spec in args.trees:
+                name, _, tree = spec.partition("=")
+                result = runner.measure(name, tree, args.methods.split(","), args.count, args.workers, args.processes)
+                out.setdefault(name, []).append(result)
+                for method, figures in result.items():
+                    print(f"round {round_} {name:8} {method:16} {figures}", file=sys.stderr, flush=True)
+    finally:
+        runner.close()
     print(json.dumps(out, indent=1))
 
 
