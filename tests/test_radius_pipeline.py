@@ -400,6 +400,18 @@ def test_new_requests_expire_old_replies_without_waiting_for_the_purge(demo: Dem
     assert len(h.server._dups) == 2 and len(h.server._expiry) == 2
 
 
+def test_the_periodic_purge_drops_a_bounded_number_of_entries_per_call(demo: Demo) -> None:
+    """After a burst the purge clears the cache over several calls, never in one long pass."""
+    h = demo.harness()
+    for identifier in range(3):
+        h.send_auth(pap(pppoe("joao"), "joao2024", identifier=identifier))
+    h.reactor.advance(h.server.duplicate_seconds + 1)
+    h.server.purge_duplicates(limit=2)
+    assert len(h.server._dups) == 1
+    h.server.purge_duplicates(limit=2)
+    assert not h.server._dups and not h.server._expiry
+
+
 def test_a_key_forgotten_and_seen_again_keeps_its_new_window(demo: Demo) -> None:
     """An expiry queued for an earlier use of the same key must not cut the new window short."""
     plugin = StagePlugin()

@@ -203,9 +203,14 @@ class RadiusServer:
     def internal_error(self) -> None:
         self.counters.dropped["internal-error"] += 1
 
-    def purge_duplicates(self) -> None:
-        """Forget replies older than the duplicate window (called every second; see :meth:`_remember`)."""
-        self._expire(self.reactor.seconds(), -1)
+    def purge_duplicates(self, limit: int = 4096) -> None:
+        """Forget replies older than the duplicate window (called every second; see :meth:`_remember`).
+
+        Under load new requests have already expired what is due; this is for when the requests
+        stop. At most ``limit`` entries a call (a few ms), so that a burst ending does not leave a
+        second's worth of replies to drop in one pass when the next burst begins.
+        """
+        self._expire(self.reactor.seconds(), limit)
 
     def _expire(self, now: float, limit: int) -> None:
         """Drop up to ``limit`` (all if negative) entries whose window closed before ``now``."""
