@@ -21,7 +21,6 @@ from aaa.db.models import Customer, Subscriber
 from aaa.documents import format_cnpj, mask_document
 from aaa.errors import ValidationError
 from aaa.services import audit
-from billing import render
 from billing.boleto import Boleto, today_in_brazil
 from billing.charges import add_charge, list_charges, remove_charge
 from billing.issuing import run_month, second_copy
@@ -100,6 +99,9 @@ def render_invoice_pdf(ctx: Context, invoice_id: int | str, *, actor: str = "sys
     """The invoice document as PDF bytes: customer name and address in clear (decrypted, and the
     access audited), CPF/CNPJ masked, items (a discount is its own line with a negative value, under
     the description it was given), late-payment rules, boleto and PIX."""
+    # jinja2 and fpdf2 cost 0.4 s to import: only the PDF needs them, not every `aaa` command.
+    from billing import render
+
     settings = load(ctx)
     layout = settings.layout()
     with ctx.transaction() as uow:
