@@ -80,6 +80,20 @@ async def test_second_copy_from_the_detail_is_a_new_invoice_audited_and_shown(in
 
 
 @drive
+async def test_c_asks_about_the_invoice_picked_in_the_table(invoiced, actor):
+    original = billing.list_invoices(invoiced, login="maria")[0]
+    billing.second_copy(invoiced, original["id"], today_in_brazil() + dt.timedelta(days=3), actor=actor)
+    app = AdminApp(invoiced, language="en")
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, "fabio", "financas1")
+        detail = await open_detail(pilot, "maria")
+        await pilot.press("i", "down", "c")
+        await pilot.pause()
+        assert isinstance(app.screen, FormDialog) and original["number"] in app.screen.form_title
+        assert detail.query_one("#invoices").cursor_row == 1
+
+
+@drive
 async def test_a_bad_due_date_for_the_second_copy_is_a_notification_and_issues_nothing(invoiced):
     app = AdminApp(invoiced, language="en")
     async with app.run_test(size=SIZE, notifications=True) as pilot:

@@ -64,6 +64,7 @@ class SubscriberDetailScreen(AdminScreen):
         Binding("e", "edit", "action.edit"),
         Binding("w", "reset_password", "action.reset_password"),
         Binding("v", "reveal", "action.reveal"),
+        Binding("i", "focus_invoices", "action.focus_invoices"),
         Binding("c", "second_copy", "action.second_copy"),
         Binding("x", "delete", "action.delete"),
         Binding("f5", "refresh", "action.refresh"),
@@ -256,6 +257,12 @@ class SubscriberDetailScreen(AdminScreen):
         if self.customer is None:
             return
         self.confirm(t("confirm.reveal", name=self.customer["name"]), self.reveal)
+
+    def action_focus_invoices(self) -> None:
+        """Move to the invoices table, to pick the invoice ``c`` makes a second copy of."""
+        table = self.query_one("#invoices", DataTable)
+        table.focus()
+        table.scroll_visible()
 
     def action_second_copy(self) -> None:
         """A second copy of the invoice under the cursor of the invoices table (the newest by default)."""
