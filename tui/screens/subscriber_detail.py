@@ -130,10 +130,10 @@ class SubscriberDetailScreen(AdminScreen):
         customer: dict[str, Any] | None,
         rows: list[dict[str, Any]],
         notice: str | None,
-        invoices: list[dict[str, Any]] | None = None,
+        invoices: list[dict[str, Any]],
     ) -> None:
         self.data = data
-        self.invoices = invoices or []
+        self.invoices = invoices
         if customer is not None and not (self.customer and self.customer.get("revealed") and self.customer["id"] == customer["id"]):
             self.customer = customer
         self.query_one("#subscriber-info", Static).update(
