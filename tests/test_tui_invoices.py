@@ -3,6 +3,7 @@ finance may, operators and auditors only look."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -19,6 +20,7 @@ from tui_support import (  # noqa: F401
     wait_for,
 )
 
+from aaa.plugins import make_plugin_manager
 from aaa.services import admins, audit
 from billing import service as billing
 from billing.boleto import today_in_brazil
@@ -134,3 +136,26 @@ async def test_operators_and_auditors_see_invoices_but_are_offered_no_changes(in
         assert {"Second copy", "Register payment", "Write PDF"}.isdisjoint(c.title for c in app.get_system_commands(screen))
     with pytest.raises(admins.PermissionDenied):
         admins.require(admins.AdminSession(user, "operator" if user == "otto" else "auditor"), "invoice.edit")
+
+
+@drive
+async def test_amounts_are_written_the_brazilian_way_in_portuguese_and_the_english_way_in_english(invoiced):
+    first = billing.list_invoices(invoiced)[0]
+    for language, separator in (("pt-BR", ","), ("en", ".")):
+        app = AdminApp(invoiced, language=language)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_invoices(pilot)
+            amount = str(screen.query_one("#table").get_row_at(0)[5])
+            assert amount == "R$ " + first["amount"].replace(".", separator)
+
+
+@drive
+async def test_the_screen_says_when_invoicing_is_disabled_and_still_lists_the_invoices(invoiced):
+    without = dataclasses.replace(invoiced, pm=make_plugin_manager(["invoicing"]))
+    for ctx, shown in ((invoiced, False), (without, True)):
+        app = AdminApp(ctx, language="en")
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_invoices(pilot)
+            banner = screen.query_one("#invoicing-disabled")
+            assert banner.display is shown and screen.rows
+            assert "Invoicing is disabled" in str(banner.render())
