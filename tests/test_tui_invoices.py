@@ -94,6 +94,34 @@ async def test_register_a_payment_settles_the_invoice(invoiced):
 
 
 @drive
+async def test_an_amount_typed_the_brazilian_way_is_read_as_reais(invoiced):
+    app = AdminApp(invoiced, language="pt-BR")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        screen = await open_invoices(pilot)
+        invoice = screen.selected()
+        await pilot.press("g")
+        await pilot.pause()
+        await fill_form(pilot, amount="1.234,56")
+        await confirm(pilot)
+        shown = billing.show_invoice(invoiced, invoice["id"])
+        assert (shown["status"], shown["paid"]) == ("paid", "1234.56")
+
+
+@drive
+async def test_an_amount_that_is_not_money_is_a_notification_and_nothing_is_paid(invoiced):
+    app = AdminApp(invoiced, language="en")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        screen = await open_invoices(pilot)
+        invoice = screen.selected()
+        await pilot.press("g")
+        await pilot.pause()
+        await fill_form(pilot, amount="12x")
+        await settle(pilot)
+        assert any("not an amount in reais" in e for e in errors(app))
+        assert billing.show_invoice(invoiced, invoice["id"])["status"] == "open"
+
+
+@drive
 async def test_bad_payment_date_is_a_notification_and_nothing_is_paid(invoiced):
     app = AdminApp(invoiced, language="en")
     async with app.run_test(size=SIZE, notifications=True) as pilot:

@@ -25,6 +25,7 @@ from aaa.errors import ValidationError
 from aaa.services import admins
 from billing import service as billing
 from billing.boleto import today_in_brazil
+from billing.money import parse_brl
 from tui.i18n import money, t
 from tui.screens.base import AdminScreen
 from tui.screens.sessions import chosen
@@ -113,7 +114,7 @@ class InvoicesScreen(TableScreen):
 
         def then(values: dict[str, Any]) -> None:
             paid_on = a_date(values["paid_on"], "payment date")
-            amount = values["amount"].replace(",", ".")
+            amount = parse_brl(values["amount"])  # "1.234,56", "1234.56", "R$ 99,90"
             self.confirm(
                 t("confirm.pay", number=row["number"], amount=money(amount), date=paid_on.isoformat()),
                 lambda: self.perform("invoice.edit", billing.pay, row["id"], amount, paid_on, done=t("done.pay", number=row["number"])),
