@@ -49,6 +49,15 @@ async def open_invoices(pilot, user: str = "fabio", password: str = "financas1")
     return pilot.app.screen
 
 
+async def open_payment_form(pilot):
+    """Log in as finance, open the invoices screen and press g on the first invoice: its row."""
+    screen = await open_invoices(pilot)
+    invoice = screen.selected()
+    await pilot.press("g")
+    await pilot.pause()
+    return invoice
+
+
 @drive
 async def test_status_filter_lists_only_that_status(invoiced):
     first = billing.list_invoices(invoiced)[-1]
@@ -84,10 +93,7 @@ async def test_second_copy_with_a_new_due_date(invoiced):
 async def test_register_a_payment_settles_the_invoice(invoiced):
     app = AdminApp(invoiced, language="en")
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        screen = await open_invoices(pilot)
-        invoice = screen.selected()
-        await pilot.press("g")
-        await pilot.pause()
+        invoice = await open_payment_form(pilot)
         await fill_form(pilot)  # the defaults: what is owed, paid today
         await confirm(pilot)
         assert billing.show_invoice(invoiced, invoice["id"])["status"] == "paid"
@@ -97,10 +103,7 @@ async def test_register_a_payment_settles_the_invoice(invoiced):
 async def test_an_amount_typed_the_brazilian_way_is_read_as_reais(invoiced):
     app = AdminApp(invoiced, language="pt-BR")
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        screen = await open_invoices(pilot)
-        invoice = screen.selected()
-        await pilot.press("g")
-        await pilot.pause()
+        invoice = await open_payment_form(pilot)
         await fill_form(pilot, amount="1.234,56")
         await confirm(pilot)
         shown = billing.show_invoice(invoiced, invoice["id"])
@@ -111,10 +114,7 @@ async def test_an_amount_typed_the_brazilian_way_is_read_as_reais(invoiced):
 async def test_an_amount_that_is_not_money_is_a_notification_and_nothing_is_paid(invoiced):
     app = AdminApp(invoiced, language="en")
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        screen = await open_invoices(pilot)
-        invoice = screen.selected()
-        await pilot.press("g")
-        await pilot.pause()
+        invoice = await open_payment_form(pilot)
         await fill_form(pilot, amount="12x")
         await settle(pilot)
         assert any("not an amount in reais" in e for e in errors(app))
@@ -125,10 +125,7 @@ async def test_an_amount_that_is_not_money_is_a_notification_and_nothing_is_paid
 async def test_bad_payment_date_is_a_notification_and_nothing_is_paid(invoiced):
     app = AdminApp(invoiced, language="en")
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        screen = await open_invoices(pilot)
-        invoice = screen.selected()
-        await pilot.press("g")
-        await pilot.pause()
+        invoice = await open_payment_form(pilot)
         await fill_form(pilot, paid_on="31/02/2026")
         await settle(pilot)
         assert any("invalid payment date" in e for e in errors(app))
