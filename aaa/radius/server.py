@@ -27,6 +27,7 @@ from twisted.logger import Logger
 
 from aaa.cache import Cache, NasEntry
 from aaa.errors import ValidationError
+from aaa.online import OnlineIndex
 from aaa.radius import codec
 from aaa.radius.codec import Code, MalformedPacket, Packet
 from aaa.stages import Request, Result, StageRunner
@@ -37,43 +38,6 @@ log = Logger()
 ACCT_STATUS = {1: "start", 2: "stop", 3: "interim", 7: "on", 8: "off"}
 REJECT_ATTRIBUTES = frozenset({"MS-CHAP-Error", "Reply-Message"})
 GIGAWORD = 1 << 32
-
-
-class OnlineIndex:
-    """Open sessions per login, for the simultaneous-use check (kept in step by accounting)."""
-
-    def __init__(self) -> None:
-        self._by_login: dict[str, set[tuple[int, str]]] = defaultdict(set)
-
-    def seed(self, rows: list[tuple[str, int, str]]) -> None:
-        self._by_login.clear()
-        for login, nas_id, sid in rows:
-            self._by_login[login].add((nas_id, sid))
-
-    def count(self, login: str) -> int:
-        sessions = self._by_login.get(login)
-        return len(sessions) if sessions else 0
-
-    def started(self, login: str, nas_id: int, sid: str) -> None:
-        self._by_login[login].add((nas_id, sid))
-
-    def stopped(self, login: str, nas_id: int, sid: str) -> None:
-        sessions = self._by_login.get(login)
-        if sessions:
-            sessions.discard((nas_id, sid))
-            if not sessions:
-                del self._by_login[login]
-
-    def nas_rebooted(self, nas_id: int) -> None:
-        for login in list(self._by_login):
-            sessions = {s for s in self._by_login[login] if s[0] != nas_id}
-            if sessions:
-                self._by_login[login] = sessions
-            else:
-                del self._by_login[login]
-
-    def total(self) -> int:
-        return sum(len(s) for s in self._by_login.values())
 
 
 class Counters:
@@ -423,11 +387,11 @@ class RadiusServer:
         if record is not None:
             kind = record["t"]
             if kind == "start":
-                self.online.started(record["login"], nas.id, record["sid"])
+                self.online.started(record["login"], nas.id, record["sid"], record["at"])
             elif kind == "stop":
                 self.online.stopped(record["login"], nas.id, record["sid"])
             elif kind in ("on", "off"):
-                self.online.nas_rebooted(nas.id)
+                self.online.nas_rebooted(nas.id, record["at"])
         if request is not None and self.accounting_stage:
             self.runner.run("aaa_accounting", request)
 
