@@ -9,13 +9,21 @@ The journal is a folder of segment files ``NNNNNNNNNN.jsonl``: the newest is bei
 drainer (:mod:`aaa.acct_writer`) seals it (:meth:`Journal.rotate`), applies sealed segments to the
 database and then deletes them. On start-up every segment left over (after a crash, or while the
 database was down) is still there to be applied; a torn last line from a crash mid-write is skipped.
+With ``aaa serve --workers N`` each worker has its own folder ``wN`` under the configured one
+(:func:`journal_folders` lists them all, for the replay before the workers start).
+
+Records the database refuses for good are kept in a :class:`DeadLetterFile`, one record per line in
+the journal's own format (plus an ``_error`` key), so the file can be put back in a journal folder
+as a segment once the cause is fixed.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +35,7 @@ from twisted.python.threadpool import ThreadPool
 log = Logger()
 
 _SUFFIX = ".jsonl"
+_WORKER_FOLDER = re.compile(r"w[0-9]+")
 
 
 def _segment_name(number: int) -> str:
@@ -50,6 +59,8 @@ class Journal:
         self._flushing = False
         self._scheduled: Any = None
         self._rotate_requested = False
+        self.on_seal: Callable[[int], None] | None = None
+        """Called on the reactor with a segment's number once it is sealed (nothing more goes into it)."""
         self.appended = 0
         self.batches = 0
 
@@ -121,9 +132,16 @@ class Journal:
         os.close(self._fd)
         self._number += 1
         self._fd = self._open(self._number)
+        if self.on_seal is not None:
+            self.on_seal(self._number - 1)
 
     def segments(self) -> list[Path]:
         return sorted(self.folder.glob(f"*{_SUFFIX}"))
+
+    @property
+    def current(self) -> Path:
+        """The segment being appended to."""
+        return self.folder / _segment_name(self._number)
 
     def sealed(self) -> list[Path]:
         """Segments no longer appended to, oldest first."""
@@ -132,6 +150,10 @@ class Journal:
 
     def pending_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.segments())
+
+    def unsealed_bytes(self) -> int:
+        """Bytes written to the segment being appended to."""
+        return os.fstat(self._fd).st_size
 
     def flush_now(self) -> Deferred[None]:
         """Write what is buffered now (shutdown); fires when it is on disk."""
@@ -164,3 +186,57 @@ def read_segment(path: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
             except ValueError:
                 log.warn("journal {path}: unreadable line {number} skipped", path=str(path), number=number)
+
+
+def segment_number(path: Path) -> int:
+    return int(path.stem)
+
+
+def journal_folders(root: Path) -> list[Path]:
+    """``root`` and the per-worker folders under it (``w0``, ``w1``...) that exist."""
+    if not root.is_dir():
+        return []
+    workers = sorted((p for p in root.iterdir() if p.is_dir() and _WORKER_FOLDER.fullmatch(p.name)), key=lambda p: int(p.name[1:]))
+    return [root, *workers]
+
+
+def segments_in(folder: Path) -> list[Path]:
+    """The segments of a journal folder, oldest first (without opening it as a :class:`Journal`)."""
+    return sorted(folder.glob(f"*{_SUFFIX}")) if folder.is_dir() else []
+
+
+class DeadLetterFile:
+    """Accounting records that could not be applied, appended (and synced) one per line.
+
+    Each line is the journal record plus ``_error`` (the exception's class and the first line of its
+    message, no values) and ``_at`` (when it was set aside). Blocking: called from the drainer's thread.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.written = 0
+
+    def write(self, records: list[dict[str, Any]], error: BaseException) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        reason = describe_error(error)
+        at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        data = b"".join(
+            json.dumps({**r, "_error": reason, "_at": at}, separators=(",", ":"), default=str).encode() + b"\n" for r in records
+        )
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.written += len(records)
+
+
+def describe_error(error: BaseException) -> str:
+    """``Class: first line`` of an error, without the SQL parameters SQLAlchemy appends (values
+    from the records must not reach the logs)."""
+    inner = getattr(error, "orig", None) or error
+    text = str(inner).strip().splitlines()[0] if str(inner).strip() else ""
+    return f"{type(inner).__name__}: {text[:200]}" if text else type(inner).__name__
