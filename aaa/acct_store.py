@@ -109,21 +109,29 @@ class Store:
         self._many(f"UPDATE sessions SET stopped_at = {m}, terminate_cause = {m} WHERE id = {m}",
                    [(t(at), cause, row_id) for row_id, at in rows])  # fmt: skip
 
-    def started_before_reboot(self, nas_id: int, at: int) -> list[tuple[int, str, str, bool]]:
-        """Sessions of ``nas_id`` that started before ``at`` and are open, or were closed by a reboot
-        later than ``at``: ``(id, Acct-Session-Id, login, open)``."""
+    def close_for_reboot(self, nas_id: int, at: int) -> list[tuple[str, str]]:
+        """Close, at ``at``, the open sessions of ``nas_id`` that started before it; the closed
+        ``(Acct-Session-Id, login)``."""
         m, t = self.mark, self.time(at)
-        rows = self._rows(
-            f"SELECT id, acct_session_id, login, stopped_at FROM sessions WHERE nas_id = {m} AND stopped_at IS NULL "
-            f"AND started_at < {m}",
-            (nas_id, t),
+        return [
+            (r[0], r[1])
+            for r in self._rows(
+                f"UPDATE sessions SET stopped_at = {m}, terminate_cause = 'NAS-Reboot' WHERE nas_id = {m} "
+                f"AND stopped_at IS NULL AND started_at < {m} RETURNING acct_session_id, login",
+                (t, nas_id, t),
+            )
+        ]
+
+    def move_reboot_close(self, nas_id: int, at: int) -> int:
+        """Sessions of ``nas_id`` closed by a later reboot that started before ``at``: closed at ``at``."""
+        m, t = self.mark, self.time(at)
+        return int(
+            self.conn.exec_driver_sql(
+                f"UPDATE sessions SET stopped_at = {m} WHERE nas_id = {m} AND stopped_at > {m} "
+                f"AND terminate_cause = 'NAS-Reboot' AND started_at < {m}",
+                (t, nas_id, t, t),
+            ).rowcount
         )
-        rows += self._rows(
-            f"SELECT id, acct_session_id, login, stopped_at FROM sessions WHERE nas_id = {m} AND stopped_at > {m} "
-            f"AND terminate_cause = 'NAS-Reboot' AND started_at < {m}",
-            (nas_id, t, t),
-        )
-        return [(r[0], r[1], r[2], r[3] is None) for r in rows]
 
     def mikrotik_counters(self, nas_id: int, service: str) -> dict[str, tuple[int, int]]:
         """Open sessions of one RouterOS service on ``nas_id``: reboot counter -> (first, last start)."""
@@ -226,6 +234,13 @@ class SqliteStore(Store):
 class PostgresStore(Store):
     mark = "%s"
 
+    def begin(self) -> None:
+        # The updates below join a batch to ``sessions`` by id: a nested loop over the primary key costs
+        # the same whatever the size of the table (a year of records), where the planner would rather
+        # scan it whole (hash or merge join) for 20,000 ids. JIT compiling such a plan costs more than
+        # running it.
+        self.conn.exec_driver_sql("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL jit = off")
+
     def time(self, us: int | None) -> dt.datetime | None:
         return None if us is None else _EPOCH + dt.timedelta(microseconds=us)
 
@@ -233,29 +248,45 @@ class PostgresStore(Store):
         return None if value is None else (value - _EPOCH) // _MICROSECOND
 
     def load(self, nas_id: int, session_ids: Sequence[str]) -> list[tuple[Any, ...]]:
+        # One probe of the unique index per key (LATERAL ... LIMIT 1 cannot be turned into a scan of
+        # every session of the NAS, whatever the statistics say), locked in key order so that two
+        # processes applying overlapping batches do not deadlock.
         rows = self._rows(
-            f"SELECT {_SELECT} FROM sessions WHERE nas_id = %s AND acct_session_id = ANY(%s::text[]) ORDER BY id FOR UPDATE",
-            (nas_id, list(session_ids)),
+            f"SELECT s.* FROM unnest(%s::text[]) AS k(sid) CROSS JOIN LATERAL (SELECT {_SELECT} FROM sessions "
+            "WHERE nas_id = %s AND acct_session_id = k.sid LIMIT 1 FOR UPDATE) AS s",
+            (sorted(session_ids), nas_id),
         )
         return self._session_rows(rows)
 
-    _INSERT_TYPES = ("int", "text", "text", "text", "int", "text", "text", "text", "text", "text", "timestamptz",
-                     "timestamptz", "timestamptz", "int", "bigint", "bigint", "bigint", "bigint", "text", "int", "text")  # fmt: skip
+    _INSERT_TYPES = ("int4", "text", "text", "text", "int4", "text", "text", "text", "text", "text", "timestamptz",
+                     "timestamptz", "timestamptz", "int4", "int8", "int8", "int8", "int8", "text", "int4", "text")  # fmt: skip
+    _UPDATE_TYPES = ("int4", "int8", "int8", "int8", "int8", "timestamptz", "timestamptz", "text", "text", "int8")
+
+    def _copy(self, table: str, columns: str, types: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Rows into one of this connection's scratch tables (binary COPY: the C encoder, no arrays)."""
+        cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {table} AS SELECT {columns} FROM sessions WITH NO DATA"
+            )
+            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(list(types))
+                for row in rows:
+                    copy.write_row(row)
+        finally:
+            cursor.close()
 
     def insert(self, rows: list[tuple[Any, ...]]) -> set[tuple[int, str]]:
         if not rows:
             return set()
         t = self.time
-        columns = [list(c) for c in zip(*rows, strict=True)]
-        for i in (10, 11, 12):
-            columns[i] = [t(v) for v in columns[i]]
-        arrays = ", ".join(f"%s::{kind}[]" for kind in self._INSERT_TYPES)
         names = ", ".join('"class"' if c == "class" else c for c in INSERT_COLUMNS)
+        self._copy("acct_new", names, self._INSERT_TYPES, ((*r[:10], t(r[10]), t(r[11]), t(r[12]), *r[13:]) for r in rows))
         inserted = self._rows(
-            f"INSERT INTO sessions ({names}) SELECT * FROM unnest({arrays}) "
-            "ON CONFLICT (nas_id, acct_session_id) DO NOTHING RETURNING nas_id, acct_session_id",
-            columns,
+            f"INSERT INTO sessions ({names}) SELECT {names} FROM acct_new "
+            "ON CONFLICT (nas_id, acct_session_id) DO NOTHING RETURNING nas_id, acct_session_id"
         )
+        self.conn.exec_driver_sql("TRUNCATE acct_new")
         if len(inserted) == len(rows):
             return set()
         return {(r[0], r[1]) for r in rows} - {(r[0], r[1]) for r in inserted}
@@ -264,14 +295,11 @@ class PostgresStore(Store):
         if not rows:
             return
         t = self.time
-        columns = [list(c) for c in zip(*rows, strict=True)]
-        columns[5] = [t(v) for v in columns[5]]
-        columns[6] = [t(v) for v in columns[6]]
-        types = ("int", "bigint", "bigint", "bigint", "bigint", "timestamptz", "timestamptz", "text", "text", "bigint")
-        arrays = ", ".join(f"%s::{kind}[]" for kind in types)
         names = ", ".join((*UPDATE_COLUMNS, "id"))
+        self._copy("acct_changed", names, self._UPDATE_TYPES, ((*r[:5], t(r[5]), t(r[6]), *r[7:]) for r in rows))
         sets = ", ".join(f"{c} = v.{c}" for c in UPDATE_COLUMNS)
-        self.conn.exec_driver_sql(f"UPDATE sessions AS s SET {sets} FROM unnest({arrays}) AS v({names}) WHERE s.id = v.id", tuple(columns))
+        self.conn.exec_driver_sql(f"UPDATE sessions AS s SET {sets} FROM acct_changed AS v WHERE s.id = v.id")
+        self.conn.exec_driver_sql("TRUNCATE acct_changed")
 
     def close(self, rows: list[tuple[int, int]], cause: str) -> None:
         if rows:

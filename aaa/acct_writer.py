@@ -293,7 +293,7 @@ class _Batch:
         by_nas: dict[int, list[str]] = {}
         for nas_id, sid in grouped:
             by_nas.setdefault(nas_id, []).append(sid)
-        for nas_id, sids in by_nas.items():
+        for nas_id, sids in sorted(by_nas.items()):
             for row in self.store.load(nas_id, sids):
                 self.sessions[(row[1], row[2])] = _Session.existing(row)
 
@@ -412,23 +412,17 @@ class _Batch:
         self.result.stopped += self.stopped
 
     def _close_by_reboots(self) -> None:
-        """This batch's reboots, on stored sessions the batch did not touch."""
+        """This batch's reboots, on stored sessions. The sessions of this batch were written by the
+        same rule, so the statements below find nothing to change in them."""
         if not self.reboots:
             return
         store = self.store
         store.add_reboots([(nas_id, at) for nas_id, times in self.reboots.items() for at in sorted(times)])
-        for nas_id, times in self.reboots.items():
-            closes: dict[int, int] = {}
-            for at in sorted(times, reverse=True):  # the earliest reboot after a start wins
-                for row_id, sid, login, was_open in store.started_before_reboot(nas_id, at):
-                    if (nas_id, sid) in self.sessions:
-                        continue  # written above with the same rule
-                    if row_id not in closes and was_open:
-                        self.result.stopped.append(
-                            {"nas_id": nas_id, "acct_session_id": sid, "login": login, "terminate_cause": "NAS-Reboot"}
-                        )
-                    closes[row_id] = at
-            store.close(sorted(closes.items()), "NAS-Reboot")
+        for nas_id, times in sorted(self.reboots.items()):
+            for at in sorted(times):  # the earliest reboot after a start closes it
+                for sid, login in store.close_for_reboot(nas_id, at):
+                    self.result.stopped.append({"nas_id": nas_id, "acct_session_id": sid, "login": login, "terminate_cause": "NAS-Reboot"})
+                store.move_reboot_close(nas_id, at)
 
 
 def apply(engine: Engine, records: Iterable[dict[str, Any]]) -> ApplyResult:
