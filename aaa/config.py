@@ -43,7 +43,7 @@ class RadiusSettings:
 @dataclass(frozen=True)
 class AccountingSettings:
     journal_dir: str = "var/journal"
-    commit_interval_ms: int = 5
+    commit_interval_ms: int = 1
     batch_size: int = 20000
     dead_letter_file: str = "var/accounting-dead-letter.jsonl"
     missed_interims_before_stale: int = 3
