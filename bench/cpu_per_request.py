@@ -12,10 +12,23 @@ and latency for reference. Trees are run in turn, round after round, so a slow m
 ``name=path`` runs ``aaa serve`` from that source tree (``PYTHONPATH=path``, this venv's packages);
 ``name=naive-pyrad`` runs the shared tools' bare pyrad loop (PAP only) with the same 10,000 users.
 Methods: ``pap``, ``chap``, ``mschapv2`` (a method given twice is measured twice; the second
-``mschapv2`` finds the MS-CHAP keys of every subscriber already derived), and ``storm`` (10,000
-open sessions, Accounting-On, then 10,000 logins + 10,000 Accounting-Starts, window 64).
-Server on core 1 and ``aaa bench`` on core 0 unless ``--unpinned``. Every run is bounded in count
-and time; servers are stopped by their PID. Loopback only.
+``mschapv2`` finds the MS-CHAP keys of every subscriber already derived), ``radload`` (PAP sent
+by the shared tools' C generator, compiled into the work folder for the run: the Python ``aaa
+bench`` tops out around 12-17k requests/s, so only this one shows a server's requests/s), and
+``storm`` (10,000 open sessions, Accounting-On, then 10,000 logins + 10,000 Accounting-Starts,
+window 64). Server on core 1 and the generator on core 0 unless ``--unpinned``. Every run is
+bounded in count and time; servers are stopped by their PID. Loopback only.
+
+On a busy machine, ``--together --repeat N`` starts every tree's server at once (all pinned to
+the server core; only the one being measured is busy) and takes each method's figure from every
+tree in turn, the methods list N times over (``--once K``: the first K methods only the first
+time, e.g. a leading ``mschapv2`` that derives every subscriber's MS-CHAP keys); compare the
+medians, and ratios of figures taken next to each other.
+
+Besides CPU per request each figure has requests/s, p50/p99/p99.9 latency and ``runq_wait_pct``:
+how much of the run the server's main thread spent runnable but not running (``/proc/PID/task/
+PID/schedstat``), i.e. waiting for its core while other processes used it. On a shared machine
+that, more than the server, sets the latency tail.
 """
 
 from __future__ import annotations
@@ -28,6 +41,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -50,6 +64,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def runq_wait_seconds(pid: int) -> float:
+    """Seconds the process's main thread has spent runnable but waiting for a CPU."""
+    return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
 def run(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 120) -> str:
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if done.returncode:
@@ -63,6 +82,20 @@ class Runner:
         self.pinned = pinned
         self.work.mkdir(parents=True, exist_ok=True)
         self.template = self._template()
+        self._radload: Path | None = None
+
+    def radload(self) -> Path:
+        """The C generator, compiled on first use into a temporary folder (removed by :meth:`close`)."""
+        if self._radload is None:
+            from bench.run import build_radload
+
+            self._radload = build_radload(Path(tempfile.mkdtemp(prefix="radload-", dir=self.work)))
+        return self._radload
+
+    def close(self) -> None:
+        if self._radload is not None:
+            shutil.rmtree(self._radload.parent, ignore_errors=True)
+            self._radload = None
 
     def _template(self) -> Path:
         """One database with ``aaa demo --subscribers 10000``, copied for every server."""
@@ -111,40 +144,78 @@ class Runner:
         proc = subprocess.Popen(cmd, env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         return proc, ports, folder
 
-    def measure(self, name: str, tree: str, methods: list[str], count: int, workers: int, processes: int) -> dict[str, Any]:
-        proc, ports, folder = self.start(name, tree, workers)
-        results: dict[str, Any] = {}
+    def measure(self, name: str, tree: str, methods: list[str], count: int, workers: int, processes: int,
+                repeat: int = 1, first_only: int = 0) -> dict[str, Any]:  # fmt: skip
+        """Start one server, run its figures, stop it."""
+        return self.measure_together([(name, tree)], methods, count, workers, processes, repeat, first_only)[name]
+
+    def measure_together(self, trees: list[tuple[str, str]], methods: list[str], count: int, workers: int, processes: int,
+                         repeat: int = 1, first_only: int = 0) -> dict[str, dict[str, Any]]:  # fmt: skip
+        """Start every server (all on the server core, idle but for the one being measured), then run
+        the figures method by method, each method for every tree in turn: a slow minute on a shared
+        machine then hits every tree's figure of that method alike."""
+        servers: dict[str, tuple[subprocess.Popen[bytes], tuple[int, int], list[int], str]] = {}
+        results: dict[str, dict[str, Any]] = {name: {} for name, _ in trees}
         try:
-            self._wait_up(proc, ports, folder)
-            self.bench(ports, "--count", "3000", "--duration", "30")  # warm-up (PAP)
+            for name, tree in trees:
+                proc, ports, folder = self.start(name, tree, workers)
+                servers[name] = (proc, ports, [proc.pid], tree)
+                self._wait_up(proc, ports, folder)
+                self.bench(ports, "--count", "3000", "--duration", "30")  # warm-up (PAP)
+                if workers > 1:
+                    servers[name][2].extend(int(c) for c in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split())
             time.sleep(1.2)
-            pids = [proc.pid]
-            if workers > 1:
-                pids += [int(c) for c in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
-            for method in methods if tree != "naive-pyrad" else ["pap"]:
-                key = method if method not in results else f"{method}-again"
-                if method == "storm":
-                    results[key] = self._storm(ports, pids, name)
-                    continue
-                before = sum(cpu_seconds(p) for p in pids)
-                extra = ["--processes", str(processes), "--window", str(32 * processes)] if processes > 1 else ["--window", "32"]
-                r = self.bench(ports, "--method", method, "--count", str(count), "--duration", "40", *extra)
-                time.sleep(1.2)  # the auth log's batch of these requests is written within a second
-                used = sum(cpu_seconds(p) for p in pids) - before
-                results[key] = {
-                    "us_per_request": round(used / max(r["answered"], 1) * 1e6, 1), "requests_per_s": round(r["requests_per_s"]),
-                    "accept": r["accept"], "reject": r["reject"], "timeout": r["timeout"],
-                    "p50_ms": r["latency_ms"]["p50"], "p99_ms": r["latency_ms"]["p99"],
-                }  # fmt: skip
+            order = methods + methods[first_only:] * (repeat - 1)
+            for turn, method in enumerate(order):
+                for name, _ in trees[turn % len(trees):] + trees[: turn % len(trees)]:  # who goes first rotates
+                    proc, ports, pids, tree = servers[name]
+                    if tree == "naive-pyrad" and method not in ("pap", "radload"):
+                        continue
+                    seen = sum(1 for k in results[name] if k == method or k.startswith(f"{method}-"))
+                    key = method if not seen else f"{method}-again" if seen == 1 else f"{method}-{seen + 1}"
+                    results[name][key] = self._figure(name, proc, ports, pids, method, count, processes)
         finally:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGTERM)
+            for proc, *_ in servers.values():
+                if proc.poll() is None:
+                    os.kill(proc.pid, signal.SIGTERM)
+            for proc, *_ in servers.values():
                 try:
                     proc.wait(20)
                 except subprocess.TimeoutExpired:
                     os.kill(proc.pid, signal.SIGKILL)
                     proc.wait(5)
         return results
+
+    def _figure(self, name: str, proc: subprocess.Popen[bytes], ports: tuple[int, int], pids: list[int], method: str,
+                count: int, processes: int) -> dict[str, Any]:  # fmt: skip
+        if method == "storm":
+            return self._storm(ports, pids, name)
+        before, waited = sum(cpu_seconds(p) for p in pids), runq_wait_seconds(proc.pid)
+        if method == "radload":
+            figures = self._radload_pap(ports, count)
+        else:
+            extra = ["--processes", str(processes), "--window", str(32 * processes)] if processes > 1 else ["--window", "32"]
+            r = self.bench(ports, "--method", method, "--count", str(count), "--duration", "40", *extra)
+            figures = {
+                "requests_per_s": round(r["requests_per_s"]), "answered": r["answered"], "accept": r["accept"],
+                "reject": r["reject"], "timeout": r["timeout"], "p50_ms": r["latency_ms"]["p50"],
+                "p99_ms": r["latency_ms"]["p99"], "p999_ms": r["latency_ms"]["p999"], "elapsed_s": r["elapsed_s"],
+            }  # fmt: skip
+        figures["runq_wait_pct"] = round((runq_wait_seconds(proc.pid) - waited) / max(figures["elapsed_s"], 1e-9) * 100)
+        time.sleep(1.2)  # the auth log's batch of these requests is written within a second
+        used = sum(cpu_seconds(p) for p in pids) - before
+        figures["us_per_request"] = round(used / max(figures["answered"], 1) * 1e6, 1)
+        return figures
+
+    def _radload_pap(self, ports: tuple[int, int], count: int) -> dict[str, Any]:
+        from bench.run import radload_pap
+
+        r = radload_pap(self.radload(), ports[0], count=count, warmup=1000, cpu="0" if self.pinned else None)
+        return {
+            "requests_per_s": round(r["rps"]), "answered": r["completed"], "accept": r["accept"], "reject": r["reject"],
+            "timeout": r["timeouts"], "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000, "p999_ms": r["p999_us"] / 1000,
+            "elapsed_s": r["elapsed_s"],
+        }  # fmt: skip
 
     def _wait_up(self, proc: subprocess.Popen[bytes], ports: tuple[int, int], folder: Path) -> None:
         began = time.monotonic()
@@ -183,17 +254,30 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--processes", type=int, default=1, help="sender processes (window 32 each)")
     parser.add_argument("--unpinned", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1, help="run the methods this many times per server start (the "
+                        "first --once of them only once): alternating methods many times shows their ratio through the "
+                        "minute-to-minute swings of a shared machine")
+    parser.add_argument("--together", action="store_true", help="start every tree's server at once (all on the server "
+                        "core) and take each method's figure from every tree in turn, instead of one server after another")
+    parser.add_argument("--once", type=int, default=0, help="how many of the first methods run once only (e.g. 1 for a "
+                        "leading mschapv2 that derives every subscriber's keys)")
     parser.add_argument("--work", default="/tmp/aaa-cpu-per-request")
     args = parser.parse_args()
     runner = Runner(Path(args.work), pinned=not args.unpinned)
     out: dict[str, list[dict[str, Any]]] = {}
-    for round_ in range(args.rounds):
-        for spec in args.trees:
-            name, _, tree = spec.partition("=")
-            result = runner.measure(name, tree, args.methods.split(","), args.count, args.workers, args.processes)
-            out.setdefault(name, []).append(result)
-            for method, figures in result.items():
-                print(f"round {round_} {name:8} {method:16} {figures}", file=sys.stderr, flush=True)
+    trees = [(spec.partition("=")[0], spec.partition("=")[2]) for spec in args.trees]
+    try:
+        for round_ in range(args.rounds):
+            batches = [trees] if args.together else [[t] for t in trees]
+            for batch in batches:
+                results = runner.measure_together(batch, args.methods.split(","), args.count, args.workers, args.processes,
+                                                  args.repeat, args.once)  # fmt: skip
+                for name, result in results.items():
+                    out.setdefault(name, []).append(result)
+                    for method, figures in result.items():
+                        print(f"round {round_} {name:8} {method:16} {figures}", file=sys.stderr, flush=True)
+    finally:
+        runner.close()
     print(json.dumps(out, indent=1))
 
 

@@ -427,26 +427,53 @@ def coa(work: Path) -> dict[str, Any]:
     return out
 
 
-def radload_crosscheck(target: Target) -> dict[str, Any]:
+def build_radload(folder: Path) -> Path:
+    """Compile the shared tools' C generator (``radload.c``) into ``folder``, a temporary place: its
+    code is not the project's and is never copied into it. RuntimeError if there is no compiler or
+    it does not compile."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
-        return {"skipped": "no C compiler"}
-    binary = Path(tempfile.gettempdir()) / f"radload-{os.getpid()}"
+        raise RuntimeError("no C compiler")
+    binary = folder / "radload"
     try:
         run([cc, "-O2", "-o", str(binary), str(RADLOAD_C)], timeout=120)
-    except (RuntimeError, subprocess.TimeoutExpired) as exc:
-        return {"skipped": f"radload does not compile: {exc}"}
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"radload does not compile: {exc}") from None
+    return binary
+
+
+def radload_pap(binary: Path, port: int, *, seconds: float | None = None, count: int | None = None, window: int = 32,
+                warmup: int = 2000, server_pids: tuple[int, ...] = (), cpu: str | None = GEN_CPU, timeout: float = 90) -> dict[str, Any]:  # fmt: skip
+    """One radload PAP run (Message-Authenticator on, users user00001.. in random order); its JSON line.
+
+    Bounded: ``count`` measured requests and/or ``seconds`` measured seconds, and 60 s in all."""
+    cmd = (["taskset", "-c", cpu] if cpu is not None else []) + [
+        str(binary), "-p", str(port), "-s", SECRET, "--user-pattern", "user%05d", "--pass-pattern", "pw%05d",
+        "--first", "1", "--last", str(USERS), "-w", str(window), "--warmup", str(warmup), "-M", "-d", "60", "-j",
+    ]  # fmt: skip
+    if count is not None:
+        cmd += ["-n", str(count)]
+    if seconds is not None:
+        cmd += ["--run-seconds", str(seconds)]
+    if server_pids:
+        cmd += ["--server-pids", ",".join(map(str, server_pids))]
+    return dict(json.loads(run(cmd, timeout=timeout).strip().splitlines()[-1]))
+
+
+def radload_crosscheck(target: Target) -> dict[str, Any]:
+    folder = Path(tempfile.mkdtemp(prefix="radload-"))
     try:
+        try:
+            binary = build_radload(folder)
+        except RuntimeError as exc:
+            return {"skipped": str(exc)}
         target.launch(pinned=True)
         assert target.proc is not None
-        line = run(["taskset", "-c", GEN_CPU, str(binary), "-p", str(target.auth_port), "-s", SECRET, "--user-pattern", "user%05d",
-                    "--pass-pattern", "pw%05d", "--first", "1", "--last", str(USERS), "-w", "32", "--run-seconds", str(int(SECONDS)),
-                    "--warmup", "2000", "-M", "-d", "60", "--server-pids", str(target.proc.pid), "-j"], timeout=90)  # fmt: skip
+        data = radload_pap(binary, target.auth_port, seconds=SECONDS, server_pids=(target.proc.pid,))
         ours = pick(bench(target, "--duration", str(SECONDS), "--window", "32"))
     finally:
         target.shutdown()
-        binary.unlink(missing_ok=True)
-    data = json.loads(line.strip().splitlines()[-1])
+        shutil.rmtree(folder, ignore_errors=True)
     return {"radload": {k: data.get(k) for k in ("rps", "p50_us", "p99_us", "timeouts", "accept", "server_cpu_pct", "cpu_busy_pct")},
             "aaa_bench": ours}  # fmt: skip
 

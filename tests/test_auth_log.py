@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +13,7 @@ import pytest
 from radius_harness import InlinePool, InlineReactor
 from sqlalchemy import Engine, select, text
 
-from aaa.background import AuthLogWriter
+from aaa.background import AuthLogWriter, lower_thread_priority
 from aaa.db.engine import make_engine
 from aaa.db.models import AuthLog
 
@@ -125,3 +128,22 @@ def test_long_values_are_cut_to_the_columns(engine: Engine) -> None:
     log.flush()
     (stored_row,) = stored(engine)
     assert len(stored_row.login) == 128 and len(stored_row.reason or "") == 255
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
+def test_the_writer_thread_runs_at_a_lower_priority_than_the_reactor() -> None:
+    """``lower_thread_priority`` lowers the calling thread only; the rest of the process keeps its own."""
+    seen: list[tuple[int, int]] = []
+
+    def background() -> None:
+        tid = threading.get_native_id()
+        before = os.getpriority(os.PRIO_PROCESS, tid)
+        lower_thread_priority()
+        seen.append((before, os.getpriority(os.PRIO_PROCESS, tid)))
+
+    thread = threading.Thread(target=background)
+    thread.start()
+    thread.join()
+    before, after = seen[0]
+    assert after == min(19, before + 5)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before

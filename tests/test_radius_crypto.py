@@ -25,6 +25,7 @@ from aaa.radius.crypto import (
     pap_unhide,
     salt_decrypt,
     salt_encrypt,
+    salt_pair,
 )
 
 SECRET = b"testing123"
@@ -222,6 +223,17 @@ def test_salt_decrypt_rejects_impossible_value(value: bytes) -> None:
     """Too short, not in 16-octet blocks, or salt without high bit: raises."""
     with pytest.raises(RadiusCryptoError):
         salt_decrypt(value, SECRET, AUTHENTICATOR)
+
+
+def test_salt_pair_salts_have_the_high_bit_and_never_repeat_within_16384_replies() -> None:
+    """The counter salts: both of a reply differ, every salt has its high bit set (RFC 2548 2.4.2),
+    and 16,384 consecutive replies use 32,768 different salts (then the counter wraps)."""
+    pairs = [salt_pair() for _ in range(16384)]
+    salts = [salt for pair in pairs for salt in pair]
+    assert all(len(salt) == 2 and salt[0] & 0x80 for salt in salts)
+    assert all(send != recv for send, recv in pairs)
+    assert len(set(salts)) == 32768
+    assert salt_pair() == pairs[0]
 
 
 def test_new_salts_are_distinct_with_high_bit() -> None:

@@ -294,6 +294,15 @@ def test_mppe_key_attributes_use_distinct_salts() -> None:
     assert decrypt_mppe_key(recv, SECRET, REQUEST_AUTHENTICATOR) == RECV_START_KEY_128
 
 
+def test_mppe_key_attributes_default_salts_differ_and_decrypt() -> None:
+    """Without a random source the salts come from the counter: high bit set, different, decryptable."""
+    for _ in range(3):
+        send, recv = mppe_key_attributes(SEND_START_KEY_128, RECV_START_KEY_128, SECRET, REQUEST_AUTHENTICATOR)
+        assert send[0] & 0x80 and recv[0] & 0x80 and send[:2] != recv[:2]
+        assert decrypt_mppe_key(send, SECRET, REQUEST_AUTHENTICATOR) == SEND_START_KEY_128
+        assert decrypt_mppe_key(recv, SECRET, REQUEST_AUTHENTICATOR) == RECV_START_KEY_128
+
+
 # --- MS-CHAPv1 (RFC 2433) ------------------------------------------------------------------------
 
 

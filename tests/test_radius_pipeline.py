@@ -389,6 +389,17 @@ def test_duplicate_window_holds_until_it_expires(demo: Demo) -> None:
     assert h.send_auth(request) and plugin.authorized == ["joao"]  # still answered from the cache
 
 
+def test_new_requests_expire_old_replies_without_waiting_for_the_purge(demo: Demo) -> None:
+    """Each request drops expired entries as it is remembered, so the cache never holds a backlog."""
+    h = demo.harness()
+    for identifier in range(3):
+        h.send_auth(pap(pppoe("joao"), "joao2024", identifier=identifier))
+    h.reactor.advance(h.server.duplicate_seconds + 1)
+    for identifier in range(3, 5):  # two new requests expire all three old entries (two each at most)
+        h.send_auth(pap(pppoe("joao"), "joao2024", identifier=identifier))
+    assert len(h.server._dups) == 2 and len(h.server._expiry) == 2
+
+
 def test_a_key_forgotten_and_seen_again_keeps_its_new_window(demo: Demo) -> None:
     """An expiry queued for an earlier use of the same key must not cut the new window short."""
     plugin = StagePlugin()
@@ -476,3 +487,16 @@ def test_source_port_is_part_of_the_duplicate_key(demo: Demo) -> None:
     h.send_auth(request, NAS_ADDR)
     h.send_auth(request, (NAS_ADDR[0], NAS_ADDR[1] + 1))
     assert h.counters.duplicates == 0 and len(h.auth_log) == 2
+
+
+def test_settle_heap_collects_then_sets_the_live_objects_aside() -> None:
+    """``aaa serve`` freezes what it holds after start-up: later full collections skip it."""
+    import gc
+
+    from aaa.serve import settle_heap
+
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 0 and gc.get_count()[0] < 100
+    finally:
+        gc.unfreeze()

@@ -186,7 +186,9 @@ class AttrDef:
 
     def encode(self, value: Any) -> bytes:
         """The whole attribute on the wire (Vendor-Specific wrapped for a vendor attribute)."""
-        if isinstance(value, bytes | bytearray | memoryview):
+        if value.__class__ is bytes:
+            raw = value
+        elif isinstance(value, bytes | bytearray | memoryview):
             raw = bytes(value)
         elif self.encrypt:
             raise EncodeError(f"{self.name} is hidden on the wire: pass the hidden value as bytes")

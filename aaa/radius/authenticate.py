@@ -19,6 +19,7 @@ from aaa.validate import mac as normalize_mac
 
 MPPE_ENCRYPTION_ALLOWED = 1  # MS-MPPE-Encryption-Policy: encryption allowed
 MPPE_TYPES_40_128 = 6  # MS-MPPE-Encryption-Types: RC4 40 and 128 bit
+_MPPE_POLICY = (("MS-MPPE-Encryption-Policy", MPPE_ENCRYPTION_ALLOWED), ("MS-MPPE-Encryption-Types", MPPE_TYPES_40_128))
 
 
 def calling_mac(request: Request) -> str | None:
@@ -54,9 +55,11 @@ def aaa_authenticate(request: Request) -> Result | None:
         return request.reject("unknown user")
     if "CHAP-Password" in packet:
         return _chap(request)
-    if "MS-CHAP-Challenge" in packet:
-        if "MS-CHAP2-Response" in packet:
-            return _mschap2(request)
+    challenge = packet.raw("MS-CHAP-Challenge")
+    if challenge is not None:
+        response = packet.raw("MS-CHAP2-Response")
+        if response is not None:
+            return _mschap2(request, challenge, response)
         if "MS-CHAP-Response" in packet:
             return _mschap1(request)
     if "User-Password" in packet:
@@ -124,14 +127,14 @@ def _nt_keys(request: Request) -> mschap.NtKeys | None:
     return sub.nt_keys
 
 
-def _mschap2(request: Request) -> Result:
+def _mschap2(request: Request, challenge: bytes, response: bytes) -> Result:
     request.method = "mschapv2"
     packet = request.packet
-    response = packet.raw("MS-CHAP2-Response")
     keys = _nt_keys(request)
-    username = (packet.get("User-Name") or "").encode("utf-8")
+    # The User-Name octets as the peer sent them (RFC 2759 section 8.2 hashes those, not a re-encoding).
+    username = packet.raw("User-Name") or b""
     try:
-        accept = mschap.mschap2_authenticate(response, packet.raw("MS-CHAP-Challenge"), username, keys) if keys else None
+        accept = mschap.mschap2_authenticate(response, challenge, username, keys) if keys else None
     except crypto.RadiusCryptoError:
         return request.reject("malformed MS-CHAPv2 attributes")
     if accept is None:
@@ -139,11 +142,7 @@ def _mschap2(request: Request) -> Result:
         request.add_reply("MS-CHAP-Error", mschap.mschap2_error(ident, mschap.MsChapError.AUTHENTICATION_FAILURE))
         return request.reject("wrong password")
     send, recv = mschap.mppe_key_attributes(accept.send_key, accept.recv_key, request.nas.secret, packet.authenticator)
-    request.add_reply("MS-CHAP2-Success", accept.success)
-    request.add_reply("MS-MPPE-Send-Key", send)
-    request.add_reply("MS-MPPE-Recv-Key", recv)
-    request.add_reply("MS-MPPE-Encryption-Policy", MPPE_ENCRYPTION_ALLOWED)
-    request.add_reply("MS-MPPE-Encryption-Types", MPPE_TYPES_40_128)
+    request.reply += (("MS-CHAP2-Success", accept.success), ("MS-MPPE-Send-Key", send), ("MS-MPPE-Recv-Key", recv), *_MPPE_POLICY)
     return Result.OK
 
 
@@ -162,6 +161,5 @@ def _mschap1(request: Request) -> Result:
         return request.reject("wrong password")
     keys = mschap.encrypt_ms_chap_mppe_keys(accept.mppe_keys, request.nas.secret, packet.authenticator)
     request.add_reply("MS-CHAP-MPPE-Keys", keys)
-    request.add_reply("MS-MPPE-Encryption-Policy", MPPE_ENCRYPTION_ALLOWED)
-    request.add_reply("MS-MPPE-Encryption-Types", MPPE_TYPES_40_128)
+    request.reply += _MPPE_POLICY
     return Result.OK

@@ -179,10 +179,15 @@ class Dictionary:
 
     def encode_attributes(self, attributes: Iterable[tuple[str, Any]]) -> bytes:
         """The attributes on the wire, in order (Message-Authenticator is the codec's, skipped)."""
-        cache, encode = self._wire_cache, self.encode_attribute
+        cache, encode, by_name = self._wire_cache, self.encode_attribute, self.by_name
         parts = []
         for name, value in attributes:
-            wire = cache.get((name, value)) if value.__class__ is str or value.__class__ is int else None
+            kind = value.__class__
+            if kind is bytes:  # a raw value (MS-CHAP2-Success, the salted MPPE keys): never cached
+                adef = by_name.get(name)
+                wire = adef.encode(value) if adef is not None and name != "Message-Authenticator" else None
+            else:
+                wire = cache.get((name, value)) if kind is str or kind is int else None
             if wire is None:
                 if name == "Message-Authenticator":
                     continue
@@ -255,11 +260,16 @@ def _decode(data: bytes, dictionary: Dictionary) -> Packet:
             raise MalformedPacket("bad-attribute-length", f"type {kind} at {pos}")
         if kind == 26 and end - pos > 8:
             vendor = int.from_bytes(data[pos + 2 : pos + 6], "big")
-            subs = None if vendor in raw_vendors else _split_vsa(data, vendor, pos + 6, end)
-            if subs:
-                attributes.extend(subs)
-                pos = end
-                continue
+            if vendor not in raw_vendors:
+                if pos + 6 + data[pos + 7] == end and data[pos + 7] >= 2:  # the usual VSA: one vendor attribute
+                    append(((vendor, data[pos + 6]), data[pos + 8 : end]))
+                    pos = end
+                    continue
+                subs = _split_vsa(data, vendor, pos + 6, end)
+                if subs:
+                    attributes.extend(subs)
+                    pos = end
+                    continue
         elif kind == 80:  # Message-Authenticator
             if ma >= 0:
                 raise MalformedPacket("duplicate-message-authenticator")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import os
 from collections.abc import Callable
 
@@ -38,6 +39,7 @@ __all__ = [
     "md5_chain_decrypt",
     "md5_chain_encrypt",
     "new_salts",
+    "salt_pair",
     "pap_hide",
     "pap_unhide",
     "salt_decrypt",
@@ -53,6 +55,8 @@ PAP_MAX_LENGTH = 128
 _BLOCK = 16
 _CHAP_PASSWORD_LENGTH = 17  # CHAP Ident + 16-octet MD5 response
 _SALT_LENGTH = 2
+_LENGTH_OCTET = [bytes((i,)) for i in range(256)]
+_ZEROS = bytes(_BLOCK)
 
 RandomSource = Callable[[int], bytes]
 """Returns n random octets; ``os.urandom`` in production, a fixed function in tests."""
@@ -88,13 +92,13 @@ def md5_chain_encrypt(plain: bytes, secret: bytes, iv: bytes) -> bytes:
     """
     if len(plain) % _BLOCK:
         raise RadiusCryptoError(f"plaintext must be a multiple of {_BLOCK} octets, got {len(plain)}")
-    out = bytearray()
+    md5, from_bytes = hashlib.md5, int.from_bytes
+    parts = []
     previous = iv
     for start in range(0, len(plain), _BLOCK):
-        block = _xor(plain[start : start + _BLOCK], hashlib.md5(secret + previous).digest())
-        out += block
-        previous = block
-    return bytes(out)
+        previous = (from_bytes(plain[start : start + _BLOCK]) ^ from_bytes(md5(secret + previous).digest())).to_bytes(_BLOCK)
+        parts.append(previous)
+    return b"".join(parts)
 
 
 def md5_chain_decrypt(hidden: bytes, secret: bytes, iv: bytes) -> bytes:
@@ -162,7 +166,7 @@ def new_salts(count: int, random: RandomSource = os.urandom) -> list[bytes]:
     """``count`` distinct two-octet salts with the high bit set, for one reply packet.
 
     RFC 2548 section 2.4.2 and RFC 2868 section 3.5 require every salted attribute in a packet to
-    carry a different salt; at most 32768 exist.
+    carry a different salt; at most 32768 exist. The server's MS-MPPE keys use :func:`salt_pair`.
     """
     if not 0 <= count <= 0x8000:
         raise RadiusCryptoError(f"cannot make {count} distinct salts")
@@ -177,19 +181,48 @@ def new_salts(count: int, random: RandomSource = os.urandom) -> list[bytes]:
     return salts
 
 
+_SALT_COUNTER = itertools.count(int.from_bytes(os.urandom(2)))
+
+
+def salt_pair() -> tuple[bytes, bytes]:
+    """Two different salts with the high bit set, for the two salted attributes of one reply.
+
+    What RFC 2548 section 2.4.2 asks of a salt: its most significant bit MUST be set, and the
+    salts of one Access-Accept MUST differ, "to ensure the uniqueness of the keys used to encrypt
+    each of the encrypted attributes". It travels in the clear; the secrecy is the shared secret's,
+    and the keystream ``MD5(secret + Request Authenticator + salt)`` is new for every request
+    anyway, the Request Authenticator being the NAS's random value. So the salts come from a
+    counter, not from ``os.urandom`` for each attribute: the pair is ``0x8000 | 2n`` and
+    ``0x8000 | 2n + 1`` for the next ``n`` modulo 16,384 (from a random start), so the two salts
+    of a reply always differ, and a salt recurs only after 16,384 replies from this process.
+    (FreeRADIUS also puts a counter into its salts, for the same uniqueness, and fills the other
+    bits from its own generator.) ``next`` on the shared ``itertools.count`` is atomic under the
+    GIL, so two threads never get the same ``n``.
+    """
+    first = 0x8000 | (next(_SALT_COUNTER) & 0x3FFF) << 1
+    return first.to_bytes(2), (first | 1).to_bytes(2)
+
+
 def salt_encrypt(data: bytes, secret: bytes, authenticator: bytes, salt: bytes) -> bytes:
     """Encrypt ``data`` as a salted attribute value: ``salt + chain(len(data) + data + padding)``.
 
     Used for MS-MPPE-Send-Key / MS-MPPE-Recv-Key (RFC 2548 sections 2.4.2-2.4.3) and
     Tunnel-Password (RFC 2868 section 3.5). ``salt`` is two octets with the high bit set, unique
-    within the packet (see :func:`new_salts`); ``authenticator`` is the Access-Request's.
+    within the packet (see :func:`salt_pair`, :func:`new_salts`); ``authenticator`` is the
+    Access-Request's.
     """
-    _check_authenticator(authenticator)
+    if len(authenticator) != AUTHENTICATOR_LENGTH:
+        _check_authenticator(authenticator)
     if len(salt) != _SALT_LENGTH or not salt[0] & 0x80:
         raise RadiusCryptoError("salt must be two octets with the high bit set")
-    if len(data) > 0xFF:
-        raise RadiusCryptoError(f"salted data is at most 255 octets, got {len(data)}")
-    plain = _pad(bytes((len(data),)) + data)
+    size = len(data)
+    if size == _BLOCK:  # an MPPE key: the length octet and 15 key octets, then the last key octet and zeros
+        from_bytes, md5 = int.from_bytes, hashlib.md5
+        first = (from_bytes(_LENGTH_OCTET[_BLOCK] + data[:15]) ^ from_bytes(md5(secret + authenticator + salt).digest())).to_bytes(_BLOCK)
+        return salt + first + ((data[15] << 120) ^ from_bytes(md5(secret + first).digest())).to_bytes(_BLOCK)
+    if size > 0xFF:
+        raise RadiusCryptoError(f"salted data is at most 255 octets, got {size}")
+    plain = _LENGTH_OCTET[size] + data + _ZEROS[: _BLOCK - 1 - size % _BLOCK]
     return salt + md5_chain_encrypt(plain, secret, authenticator + salt)
 
 

@@ -26,9 +26,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Callable
+from binascii import hexlify
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Protocol
 
 from Crypto.Cipher import DES
 from Crypto.Hash import MD4
@@ -43,6 +44,7 @@ from aaa.radius.crypto import (
     new_salts,
     salt_decrypt,
     salt_encrypt,
+    salt_pair,
 )
 
 __all__ = [
@@ -99,6 +101,12 @@ _CLIENT_SEND_MAGIC = b"On the client side, this is the send key; on the server s
 _SERVER_SEND_MAGIC = b"On the client side, this is the receive key; on the server side, it is the send key."
 _SHS_PAD1 = b"\x00" * 40
 _SHS_PAD2 = b"\xf2" * 40
+# What follows the master key in GetAsymmetricStartKey's SHA-1: SHSpad1 + magic + SHSpad2, for the
+# server's send key (the client's receive key, Magic3) and its receive key (Magic2).
+_SERVER_SEND_TAIL = _SHS_PAD1 + _SERVER_SEND_MAGIC + _SHS_PAD2
+_SERVER_RECV_TAIL = _SHS_PAD1 + _CLIENT_SEND_MAGIC + _SHS_PAD2
+_SUCCESS_PREFIX = [bytes((ident,)) + b"S=" for ident in range(256)]
+"""MS-CHAP2-Success starts with the response's ident octet, then ``S=``."""
 
 
 class MsChapError(IntEnum):
@@ -168,26 +176,41 @@ def _des_key(key7: bytes) -> bytes:
     return bytes(((bits >> (49 - 7 * i)) & 0x7F) << 1 for i in range(8))
 
 
-_Encrypt = Callable[[bytes], bytes]
-_CIPHERS: dict[bytes, tuple[_Encrypt, _Encrypt, _Encrypt]] = {}
+class _Encryptor(Protocol):
+    def update(self, data: bytes, /) -> bytes: ...
+
+
+_CIPHERS: dict[bytes, tuple[_Encryptor, _Encryptor, _Encryptor]] = {}
 _CIPHERS_MAX = 16384
 """DES encryptors by NT hash, for the most recent passwords: about 3.5 kB each, so 56 MB when
 full. Bounded because one per subscriber of a 100,000-subscriber ISP would outweigh the cache.
 Beyond the bound (more than 16,384 MS-CHAP passwords in use), a login builds its three
-encryptors again, about 15 µs."""
+encryptors again, about 12 µs."""
+_ECB = modes.ECB()  # stateless: one mode object serves every encryptor (three fewer objects for the GC per password)
 
 
-def _des_encryptor(key8: bytes) -> _Encrypt:
-    """An ECB encrypt function for one DES key.
+class _PycryptodomeEcb:
+    """pycryptodome's DES with the ``update`` name of an OpenSSL encryptor."""
+
+    __slots__ = ("update",)
+
+    def __init__(self, key8: bytes) -> None:
+        self.update = DES.new(key8, DES.MODE_ECB).encrypt
+
+
+def _des_encryptor(key8: bytes) -> _Encryptor:
+    """An ECB encryptor for one DES key; its ``update`` encrypts whole blocks.
 
     ``cryptography`` (OpenSSL) encrypts a block in about 0.5 µs against about 2.5 µs through
     pycryptodome's Python layers; single DES is its TripleDES with the key three times
     (K1 = K2 = K3). Where OpenSSL refuses DES (a FIPS build), pycryptodome does the same job.
+    The table keeps the encryptor itself, not its bound ``update``: the OpenSSL context is not
+    an object the garbage collector tracks, so the table's tuples are not either.
     """
     try:
-        return Cipher(TripleDES(key8 * 3), modes.ECB()).encryptor().update
+        return Cipher(TripleDES(key8 * 3), _ECB).encryptor()
     except Exception:
-        return DES.new(key8, DES.MODE_ECB).encrypt
+        return _PycryptodomeEcb(key8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +238,7 @@ class NtKeys:
                 del _CIPHERS[next(iter(_CIPHERS))]  # the oldest
             first, second, third = self.des_keys
             ciphers = _CIPHERS[self.nt_hash] = (_des_encryptor(first), _des_encryptor(second), _des_encryptor(third))
-        return ciphers[0](challenge) + ciphers[1](challenge) + ciphers[2](challenge)
+        return ciphers[0].update(challenge) + ciphers[1].update(challenge) + ciphers[2].update(challenge)
 
 
 def nt_keys(password: PasswordMaterial) -> NtKeys:
@@ -233,18 +256,12 @@ def challenge_response(challenge: bytes, password_hash: bytes) -> bytes:
     return b"".join(_des_encrypt(challenge, padded[i : i + 7]) for i in (0, 7, 14))
 
 
-def _strip_domain(username: bytes) -> bytes:
-    """The user name without a prepended ``DOMAIN\\`` (RFC 2759 section 8.2)."""
-    return username.rpartition(b"\\")[2]
-
-
 def challenge_hash(peer_challenge: bytes, authenticator_challenge: bytes, username: bytes) -> bytes:
     """ChallengeHash (RFC 2759 section 8.2): first 8 octets of SHA1(peer + authenticator + user).
 
     Any ``DOMAIN\\`` prefix of ``username`` is dropped, as the RFC requires.
     """
-    digest = hashlib.sha1(peer_challenge + authenticator_challenge + _strip_domain(username)).digest()
-    return digest[:8]
+    return hashlib.sha1(peer_challenge + authenticator_challenge + username.rpartition(b"\\")[2]).digest()[:8]
 
 
 def generate_nt_response(
@@ -270,9 +287,13 @@ def generate_authenticator_response(
 
 def _authenticator_response(hash_hash: bytes, nt_response: bytes, challenge: bytes) -> bytes:
     """GenerateAuthenticatorResponse from the hash-hash and the 8-octet ChallengeHash."""
+    return b"S=" + _authenticator_hex(hash_hash, nt_response, challenge)
+
+
+def _authenticator_hex(hash_hash: bytes, nt_response: bytes, challenge: bytes) -> bytes:
+    """The 40 upper-case hex digits of the authenticator response (after ``S=``)."""
     digest = hashlib.sha1(hash_hash + nt_response + _AUTH_MAGIC1).digest()
-    digest = hashlib.sha1(digest + challenge + _AUTH_MAGIC2).digest()
-    return b"S=" + digest.hex().upper().encode("ascii")
+    return hexlify(hashlib.sha1(digest + challenge + _AUTH_MAGIC2).digest()).upper()
 
 
 # --- MPPE key derivation (RFC 3079) ---------------------------------------------------------------
@@ -290,8 +311,8 @@ def get_asymmetric_start_key(master_key: bytes, key_length: int, *, is_send: boo
     """
     if key_length not in (8, 16):
         raise RadiusCryptoError(f"MPPE start keys are 8 or 16 octets, got {key_length}")
-    magic = _SERVER_SEND_MAGIC if is_send == is_server else _CLIENT_SEND_MAGIC
-    return hashlib.sha1(master_key + _SHS_PAD1 + magic + _SHS_PAD2).digest()[:key_length]
+    tail = _SERVER_SEND_TAIL if is_send == is_server else _SERVER_RECV_TAIL
+    return hashlib.sha1(master_key + tail).digest()[:key_length]
 
 
 def get_new_key_from_sha(start_key: bytes, session_key: bytes, key_length: int) -> bytes:
@@ -315,10 +336,9 @@ def mschap2_mppe_keys(password: PasswordMaterial, nt_response: bytes) -> tuple[b
 
 
 def _mppe_keys(hash_hash: bytes, nt_response: bytes) -> tuple[bytes, bytes]:
+    """The 16-octet send and receive start keys (GetAsymmetricStartKey with IsServer true)."""
     master = get_master_key(hash_hash, nt_response)
-    send = get_asymmetric_start_key(master, 16, is_send=True, is_server=True)
-    recv = get_asymmetric_start_key(master, 16, is_send=False, is_server=True)
-    return send, recv
+    return hashlib.sha1(master + _SERVER_SEND_TAIL).digest()[:16], hashlib.sha1(master + _SERVER_RECV_TAIL).digest()[:16]
 
 
 def encrypt_mppe_key(key: bytes, secret: bytes, authenticator: bytes, salt: bytes) -> bytes:
@@ -336,26 +356,31 @@ def mppe_key_attributes(
     recv_key: bytes,
     secret: bytes,
     authenticator: bytes,
-    random: RandomSource = os.urandom,
+    random: RandomSource | None = None,
 ) -> tuple[bytes, bytes]:
-    """(MS-MPPE-Send-Key, MS-MPPE-Recv-Key) values, encrypted with two distinct fresh salts."""
-    send_salt, recv_salt = new_salts(2, random)
+    """(MS-MPPE-Send-Key, MS-MPPE-Recv-Key) values, encrypted with two distinct salts.
+
+    The salts come from :func:`~aaa.radius.crypto.salt_pair` (a counter, see there why that is
+    what RFC 2548 asks for), or from ``random`` when one is given (tests).
+    """
+    send_salt, recv_salt = salt_pair() if random is None else new_salts(2, random)
     return (
-        encrypt_mppe_key(send_key, secret, authenticator, send_salt),
-        encrypt_mppe_key(recv_key, secret, authenticator, recv_salt),
+        salt_encrypt(send_key, secret, authenticator, send_salt),
+        salt_encrypt(recv_key, secret, authenticator, recv_salt),
     )
 
 
 # --- MS-CHAPv2 -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MsChap2Accept:
     """A verified MS-CHAP2-Response: what the Access-Accept needs.
 
     ``success`` is the MS-CHAP2-Success value (ident + ``S=...``); ``send_key`` and ``recv_key``
     are the plaintext MS-MPPE-Send-Key / MS-MPPE-Recv-Key, to encrypt with
-    :func:`mppe_key_attributes`.
+    :func:`mppe_key_attributes`. (Not frozen: a frozen dataclass's ``__init__`` sets each field
+    through ``object.__setattr__``, four times slower, and this is built on every login.)
     """
 
     ident: int
@@ -383,16 +408,16 @@ def mschap2_authenticate(
         raise RadiusCryptoError(f"MS-CHAP2-Response must be 50 octets, got {len(response)}")
     if len(challenge) != _MSCHAP2_CHALLENGE_LENGTH:
         raise RadiusCryptoError(f"MS-CHAPv2 MS-CHAP-Challenge must be 16 octets, got {len(challenge)}")
-    ident = response[0]
-    peer_challenge = response[2:18]
-    nt_response = response[26:50]
     keys = password if isinstance(password, NtKeys) else nt_keys(password)
-    challenge8 = challenge_hash(peer_challenge, challenge, username)
+    nt_response = response[26:50]
+    challenge8 = challenge_hash(response[2:18], challenge, username)
     if not hmac.compare_digest(keys.challenge_response(challenge8), nt_response):
         return None
-    authenticator_response = _authenticator_response(keys.hash_hash, nt_response, challenge8)
+    ident = response[0]
     send_key, recv_key = _mppe_keys(keys.hash_hash, nt_response)
-    return MsChap2Accept(ident, mschap2_success(ident, authenticator_response), send_key, recv_key)
+    return MsChap2Accept(
+        ident, _SUCCESS_PREFIX[ident] + _authenticator_hex(keys.hash_hash, nt_response, challenge8), send_key, recv_key
+    )
 
 
 def mschap2_error(

@@ -93,8 +93,15 @@ class Packet:
     def __repr__(self) -> str:
         return f"<Packet {self.code.name} id={self.identifier} attributes={len(self.attributes)}>"
 
+    # The lookups below run several times per request: the dictionary's table is read directly and
+    # the index built once, rather than through ``Dictionary.__getitem__`` and ``_index`` calls.
+
     def __contains__(self, name: str) -> bool:
-        return self.dictionary[name].key in self._index()
+        try:
+            key = self.dictionary.by_name[name].key
+        except KeyError:
+            raise UnknownAttributeError(name) from None
+        return key in (self._first if self._first is not None else self._index())
 
     @property
     def has_message_authenticator(self) -> bool:
@@ -102,8 +109,12 @@ class Packet:
 
     def get(self, name: str, default: Any = None) -> Any:
         """The decoded value of the first instance of ``name``, or ``default``."""
-        adef = self.dictionary[name]
-        raw = self._index().get(adef.key)
+        try:
+            adef = self.dictionary.by_name[name]
+        except KeyError:
+            raise UnknownAttributeError(name) from None
+        first = self._first if self._first is not None else self._index()
+        raw = first.get(adef.key)
         return default if raw is None else adef.decode(raw)
 
     def get_all(self, name: str) -> list[Any]:
@@ -114,7 +125,12 @@ class Packet:
 
     def raw(self, name: str) -> bytes | None:
         """The raw octets of the first instance of ``name`` (User-Password, CHAP-Password, ...)."""
-        return self._index().get(self.dictionary[name].key)
+        try:
+            key = self.dictionary.by_name[name].key
+        except KeyError:
+            raise UnknownAttributeError(name) from None
+        first = self._first if self._first is not None else self._index()
+        return first.get(key)
 
     def raw_all(self, name: str) -> list[bytes]:
         key = self.dictionary[name].key
