@@ -1,7 +1,9 @@
 """Work that ``aaa serve`` does off the hot path, on the thread pool, on a timer.
 
 - :class:`AccountingDrainer` seals the journal's current segment and applies sealed segments to
-  ``sessions`` (deleting each after its commit); on a database error it keeps them and retries.
+  ``sessions`` in batches (deleting each segment once committed); on a database error it keeps them
+  and retries; records the database refuses for good go to a dead-letter file.
+  :func:`replay_journals` applies every journal folder at start-up.
 - :class:`AuthLogWriter` writes auth_log rows in batches.
 - :class:`JobRunner` runs the periodic jobs plugins register, under a database lease so one node of
   a cluster runs each job at a time.
@@ -15,6 +17,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
@@ -27,14 +30,111 @@ from twisted.python.threadpool import ThreadPool
 
 from aaa import acct_writer
 from aaa.db.models import JobLease, utcnow
-from aaa.journal import Journal, read_segment
+from aaa.journal import (
+    DeadLetterFile,
+    Journal,
+    describe_error,
+    journal_folders,
+    read_segment,
+    segment_number,
+    segments_in,
+)
 
 log = Logger()
 
 
+BATCH_SIZE = 20_000
+"""Records per transaction at most (``[accounting] batch_size``): large enough that a storm's
+reboot-closes and inserts go in a few statements, small enough to bound a transaction's memory
+and lock time (about a second on PostgreSQL, see docs/performance.md)."""
+
+
+def apply_segments(
+    engine: Engine, segments: list[Path], *, batch_size: int = BATCH_SIZE, dead_letters: DeadLetterFile | None = None
+) -> tuple[acct_writer.ApplyResult, BaseException | None]:
+    """Apply the records of ``segments`` (oldest first) in transactions of at most ``batch_size``
+    records, deleting each segment once all its records are committed (a segment may span batches,
+    a batch may span segments). Records the database refuses are isolated
+    (:func:`aaa.acct_writer.apply_isolating`), kept in ``dead_letters`` and logged in one line per
+    batch. Returns what was applied and, when the database failed part way, the error: the segments
+    not yet applied stay for the next try. Blocking.
+    """
+    total = acct_writer.ApplyResult()
+    batch: list[dict[str, Any]] = []
+    consumed: list[Path] = []  # read whole into the batches so far
+
+    def reject(records: list[dict[str, Any]], error: BaseException) -> None:
+        rejected.append((records, error))
+
+    def commit() -> None:
+        nonlocal batch
+        if batch:
+            rejected.clear()
+            total.add(acct_writer.apply_isolating(engine, batch, reject))
+            if rejected:
+                _set_aside(rejected, dead_letters)
+            batch = []
+        for path in consumed:
+            path.unlink(missing_ok=True)
+        consumed.clear()
+
+    rejected: list[tuple[list[dict[str, Any]], BaseException]] = []
+    try:
+        for segment in segments:
+            for record in read_segment(segment):
+                batch.append(record)
+                if len(batch) >= batch_size:
+                    commit()
+            consumed.append(segment)
+        if batch or consumed:
+            commit()
+    except Exception as exc:
+        return total, exc
+    return total, None
+
+
+def _set_aside(rejected: list[tuple[list[dict[str, Any]], BaseException]], dead_letters: DeadLetterFile | None) -> None:
+    records = [r for group, _ in rejected for r in group]
+    first, error = records[0], rejected[0][1]
+    if dead_letters is not None:
+        for group, exc in rejected:
+            dead_letters.write(group, exc)
+    log.warn(
+        "accounting: {n} record(s) could not be applied ({error}); kept in {file} (first: NAS {nas}, type {kind}, "
+        "Acct-Session-Id {sid})",
+        n=len(records), error=describe_error(error), file=str(dead_letters.path) if dead_letters else "no dead-letter file",
+        nas=first.get("nas") if isinstance(first, dict) else None, kind=first.get("t") if isinstance(first, dict) else None,
+        sid=str(first.get("sid"))[:64] if isinstance(first, dict) else None,
+    )  # fmt: skip
+
+
+def replay_journals(engine: Engine, root: Path, *, batch_size: int = BATCH_SIZE, dead_letters: DeadLetterFile | None = None,
+                    skip: Path | None = None) -> acct_writer.ApplyResult:  # fmt: skip
+    """Apply every segment in ``root`` and its worker folders (start-up, before the online index is
+    seeded), except ``skip`` (the segment this process appends to); raises if the database fails,
+    leaving what is not applied in place. Blocking."""
+    total = acct_writer.ApplyResult()
+    for folder in journal_folders(root):
+        segments = [p for p in segments_in(folder) if p != skip]
+        result, error = apply_segments(engine, segments, batch_size=batch_size, dead_letters=dead_letters)
+        total.add(result)
+        if error is not None:
+            raise error
+    return total
+
+
 class AccountingDrainer:
+    """Seals the journal's current segment every ``interval`` and applies the sealed ones (one
+    drain at a time, on the pool). After each drain ``on_result`` gets what was applied on the
+    reactor, with :attr:`~aaa.acct_writer.ApplyResult.mark` set when ``mark`` is given: the value
+    ``mark()`` had when the newest applied segment was sealed, i.e. every change the online index
+    numbered up to it has its record in the database (:meth:`aaa.online.OnlineIndex.applied`).
+    """
+
     def __init__(self, reactor: Any, pool: ThreadPool, journal: Journal, engine: Engine,
-                 on_result: Callable[[acct_writer.ApplyResult], None], *, interval: float = 0.2) -> None:  # fmt: skip
+                 on_result: Callable[[acct_writer.ApplyResult], None], *, interval: float = 0.2,
+                 batch_size: int = BATCH_SIZE, dead_letters: DeadLetterFile | None = None,
+                 mark: Callable[[], int] | None = None) -> None:  # fmt: skip
         self._reactor = reactor
         self._pool = pool
         self.journal = journal
@@ -43,39 +143,66 @@ class AccountingDrainer:
         self._loop = LoopingCall(self.drain)
         self._loop.clock = reactor
         self._interval = interval
+        self.batch_size = batch_size
+        self.dead_letters = dead_letters
+        self._mark = mark
+        self._marks: list[tuple[int, int]] = []  # (sealed segment number, mark() when it was sealed)
+        if mark is not None:
+            journal.on_seal = self._sealed
         self._running: Deferred[Any] | None = None
         self._failing = False
         self.applied = 0
+        self.fitted = 0
+        self.rejected = 0
 
     def start(self) -> None:
         self._loop.start(self._interval, now=False)
 
     def stop(self) -> Deferred[Any]:
+        """Stop the timer; fires after a last drain of everything sealed (the one running, then one more)."""
         if self._loop.running:
             self._loop.stop()
+        if self._running is not None:
+            return self._running.addBoth(lambda _: self.drain())
         return self.drain()
 
-    def drain_blocking(self) -> acct_writer.ApplyResult:
-        """Apply every sealed segment now, on this thread (start-up replay, tests)."""
-        total = acct_writer.ApplyResult()
-        for segment in self.journal.sealed():
-            result = acct_writer.apply(self._engine, read_segment(segment))
-            segment.unlink()
-            total.started += result.started
-            total.stopped += result.stopped
-            total.applied += result.applied
-        self.applied += total.applied
-        return total
+    def _sealed(self, number: int) -> None:
+        assert self._mark is not None
+        self._marks.append((number, self._mark()))
+
+    def drain_blocking(self, segments: list[Path] | None = None) -> acct_writer.ApplyResult:
+        """Apply ``segments`` (default: every sealed one) now, on this thread; raises if the database
+        fails (start-up replay, tests)."""
+        result, error = self._apply(self.journal.sealed() if segments is None else segments)
+        if error is not None:
+            raise error
+        return result
+
+    def _apply(self, segments: list[Path]) -> tuple[acct_writer.ApplyResult, BaseException | None]:
+        result, error = apply_segments(self._engine, segments, batch_size=self.batch_size, dead_letters=self.dead_letters)
+        self.applied += result.applied
+        self.fitted += result.fitted
+        self.rejected += result.rejected
+        return result, error
 
     def drain(self) -> Deferred[Any]:
         if self._running is not None:
             return self._running
-        if self.journal.appended and self.journal.segments() and self.journal.segments()[-1].stat().st_size:
+        if self.journal.appended and self.journal.unsealed_bytes():
             self.journal.rotate()
-        if not self.journal.sealed():
+        segments = self.journal.sealed()
+        if not segments:
+            if self._mark is not None and not self.journal.unsealed_bytes():
+                # Every record acknowledged so far is applied: the whole log of the index is covered.
+                self._marks.clear()
+                self._on_result(acct_writer.ApplyResult(mark=self._mark()))
+            else:
+                self._claim(None)
             return succeed(None)
-        d = deferToThreadPool(self._reactor, self._pool, self.drain_blocking)
-        d.addCallbacks(self._done, self._failed)
+        newest = segment_number(segments[-1])
+        d = deferToThreadPool(self._reactor, self._pool, self._apply, segments)
+        d.addCallback(self._done, newest)
+        d.addErrback(self._failed)
         self._running = d
         d.addBoth(self._idle)
         return d
@@ -83,17 +210,30 @@ class AccountingDrainer:
     def _idle(self, _: Any) -> None:
         self._running = None
 
-    def _done(self, result: acct_writer.ApplyResult) -> None:
-        if self._failing:
-            log.info("accounting: database reachable again; journal drained")
-            self._failing = False
-        self._on_result(result)
+    def _claim(self, newest: int | None) -> int | None:
+        """The mark covering every segment up to ``newest`` (None: everything sealed so far)."""
+        claimed = None
+        while self._marks and (newest is None or self._marks[0][0] <= newest):
+            claimed = self._marks.pop(0)[1]
+        if claimed is not None and newest is None:
+            self._on_result(acct_writer.ApplyResult(mark=claimed))
+        return claimed
+
+    def _done(self, outcome: tuple[acct_writer.ApplyResult, BaseException | None], newest: int) -> None:
+        result, error = outcome
+        if error is None:
+            result.mark = self._claim(newest)
+            if self._failing:
+                log.info("accounting: database reachable again; journal drained")
+                self._failing = False
+        elif not self._failing:
+            log.warn("accounting: cannot write to the database ({error}); records stay in the journal and are retried",
+                     error=describe_error(error))  # fmt: skip
+            self._failing = True
+        self._on_result(result)  # what was committed before a failure counts too
 
     def _failed(self, failure: Any) -> None:
-        if not self._failing:
-            log.warn("accounting: cannot write to the database ({error}); records stay in the journal and are retried",
-                     error=failure.getErrorMessage().splitlines()[0][:200])  # fmt: skip
-            self._failing = True
+        log.failure("accounting: the drainer failed; records stay in the journal and are retried", failure)
 
 
 def lower_thread_priority(step: int = 5) -> None:

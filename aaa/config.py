@@ -43,8 +43,9 @@ class RadiusSettings:
 @dataclass(frozen=True)
 class AccountingSettings:
     journal_dir: str = "var/journal"
-    commit_interval_ms: int = 5
-    batch_size: int = 2000
+    commit_interval_ms: int = 1
+    batch_size: int = 20000
+    dead_letter_file: str = "var/accounting-dead-letter.jsonl"
     missed_interims_before_stale: int = 3
     default_interim_interval: int = 300
 

@@ -43,6 +43,14 @@ class ServerCollector:
         yield GaugeMetricFamily("aaa_sessions_online", "Open sessions known to this process", value=s.get("online", 0))
         yield GaugeMetricFamily("aaa_subscribers_cached", "Subscribers in the cache", value=s.get("subscribers", 0))
         yield GaugeMetricFamily("aaa_journal_pending_bytes", "Accounting records not yet in the database", value=s.get("journal_pending_bytes", 0))
+        yield CounterMetricFamily("aaa_accounting_applied", "Accounting records applied to sessions", value=s.get("accounting_applied", 0))
+        yield CounterMetricFamily(
+            "aaa_accounting_fitted", "Accounting values cut or capped to fit their column", value=s.get("accounting_fitted", 0)
+        )
+        yield CounterMetricFamily(
+            "aaa_accounting_dead_letter", "Accounting records the database refused, kept in the dead-letter file",
+            value=s.get("accounting_dead_letter", 0),
+        )
         yield CounterMetricFamily("aaa_auth_log_written", "Authentication decisions written to auth_log", value=s.get("auth_log_written", 0))
         yield GaugeMetricFamily("aaa_auth_log_pending", "Authentication decisions waiting for the next auth_log batch", value=s.get("auth_log_pending", 0))
         yield CounterMetricFamily(

@@ -9,6 +9,12 @@ packets by source address and port); each worker has its own journal folder and 
 tells a router to log a subscriber in again, every worker's cache has the change
 (:mod:`aaa.cache_sync`).
 
+Start-up applies every journal folder (the configured one and any ``wN`` under it, whatever
+``--workers`` wrote them) before the online index is seeded from ``sessions``: with ``--workers N``
+the parent does it before forking. When other processes write sessions too (``--workers N``, or
+PostgreSQL, which several nodes may share) the online index is rebuilt from the database every
+:data:`aaa.online.RESYNC_SECONDS`.
+
 SIGTERM or SIGINT stops the listeners, then finishes in-flight work: the journal is synced, the
 drainer applies what it holds, the auth log is flushed.
 """
@@ -35,15 +41,17 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from aaa import acct_writer
-from aaa.background import AccountingDrainer, AuthLogWriter, JobRunner, lower_thread_priority
+from aaa.background import AccountingDrainer, AuthLogWriter, JobRunner, lower_thread_priority, replay_journals
 from aaa.cache import Cache
 from aaa.cache_sync import FOLLOW_SECONDS, CacheSync
 from aaa.config import Settings
 from aaa.context import Context, build_context
+from aaa.db.engine import make_engine
 from aaa.errors import AAAError
-from aaa.journal import Journal
+from aaa.journal import DeadLetterFile, Journal, describe_error
+from aaa.online import RESYNC_SECONDS, OnlineIndex
 from aaa.radius import codec
-from aaa.radius.server import OnlineIndex, RadiusPort, RadiusServer
+from aaa.radius.server import RadiusPort, RadiusServer
 from aaa.stages import StageRunner
 
 log = Logger()
@@ -113,11 +121,14 @@ class Service:
         self.cache = Cache(context.engine, context.vault)
         self.dictionary = codec.load_dictionary([settings.path(p) for p in settings.radius.dictionaries])
         self.runner = StageRunner(context.pm, settings.radius.stages)
-        folder = settings.path(settings.accounting.journal_dir)
-        if options.workers > 1:
-            folder = folder / f"w{options.index}"
+        self.journal_root = settings.path(settings.accounting.journal_dir)
+        folder = self.journal_root / f"w{options.index}" if options.workers > 1 else self.journal_root
         self.journal = Journal(folder, reactor, self.pool, commit_interval=settings.accounting.commit_interval_ms / 1000)
         self.online = OnlineIndex()
+        # Other processes write sessions too: rebuild the online index from the database now and then.
+        self.resync_online = options.workers > 1 or context.engine.dialect.name != "sqlite"
+        if self.resync_online:
+            self.online.track()
         # The auth log has a thread of its own, run at a lower priority (see AuthLogWriter).
         self.auth_log_pool = ThreadPool(1, 1, "aaa-auth-log")
         self.auth_log = AuthLogWriter(reactor, self.auth_log_pool, context.engine, interval=AUTH_LOG_INTERVAL)
@@ -127,7 +138,10 @@ class Service:
             duplicate_seconds=settings.radius.duplicate_cache_seconds,
             default_interim=settings.accounting.default_interim_interval,
         )  # fmt: skip
-        self.drainer = AccountingDrainer(reactor, self.pool, self.journal, context.engine, self._applied)
+        self.drainer = AccountingDrainer(
+            reactor, self.pool, self.journal, context.engine, self._applied, batch_size=settings.accounting.batch_size,
+            dead_letters=DeadLetterFile(settings.path(settings.accounting.dead_letter_file)), mark=lambda: self.online.seq,
+        )  # fmt: skip
         self.jobs = JobRunner(reactor, self.pool, context)
         self.outbox_worker: Any = None
         self._refreshing: Deferred[bool] | None = None
@@ -149,7 +163,14 @@ class Service:
             except OSError as exc:
                 raise AAAError(f"cannot listen on {opts.bind} port {port}: {exc.strerror}") from None
         self.cache.load()
-        replayed = self.drainer.drain_blocking()
+        try:
+            if opts.workers > 1:  # the parent replayed every folder before forking; this one's leftovers only
+                replayed = self.drainer.drain_blocking()
+            else:  # every folder, also those of an earlier run with --workers
+                replayed = replay_journals(self.context.engine, self.journal_root, batch_size=self.drainer.batch_size,
+                                           dead_letters=self.drainer.dead_letters, skip=self.journal.current)  # fmt: skip
+        except Exception as exc:
+            raise AAAError(f"cannot apply the accounting journal to the database: {describe_error(exc)}") from None
         self.online.seed(acct_writer.open_sessions(self.context.engine))
         log.info(
             "cache loaded: {subs} subscribers, {plans} plans, {nas} NAS; journal replayed {n} record(s); {online} open sessions ({secs:.2f}s)",
@@ -172,6 +193,8 @@ class Service:
             self._every(FOLLOW_SECONDS, self._follow_peers)
         self._every(1.0, self.server.purge_duplicates)
         self._every(60.0, self._close_stale)
+        if self.resync_online:
+            self._every(RESYNC_SECONDS, self._resync_online)
         self.drainer.start()
         self.auth_log_pool.start()
         self.auth_log_pool.callInThread(lower_thread_priority)
@@ -289,10 +312,27 @@ class Service:
         d.addErrback(lambda f: log.warn("stale-session sweep failed: {error}", error=f.getErrorMessage()[:200]))
         return d
 
+    def _resync_online(self) -> Any:
+        """Rebuild the online index from ``sessions`` plus this process's changes not yet applied."""
+        since = self.online.begin_resync()
+        if since is None:
+            return None
+        engine = self.context.engine
+        d = deferToThreadPool(self.reactor, self.pool, lambda: OnlineIndex.resync_rows(acct_writer.open_sessions(engine)))
+
+        def failed(failure: Failure) -> None:
+            self.online.replace(None, since)
+            log.warn("online index resync failed: {error}", error=failure.getErrorMessage()[:200])
+
+        d.addCallbacks(lambda built: self.online.replace(built, since), failed)
+        return d
+
     def _applied(self, result: acct_writer.ApplyResult) -> None:
         """After the drainer committed: keep the online index true and tell plugins."""
         for s in result.stopped:
             self.online.stopped(s["login"], s["nas_id"], s["acct_session_id"])
+        if result.mark is not None:
+            self.online.applied(result.mark)
         events = [("aaa_session_started", {"session": s}) for s in result.started]
         events += [("aaa_session_stopped", {"session": s}) for s in result.stopped]
         if events and (self.context.pm.hook.aaa_session_started.get_hookimpls() or self.context.pm.hook.aaa_session_stopped.get_hookimpls()):
@@ -306,6 +346,9 @@ class Service:
             nas=len(self.cache.nas_by_id),
             journal_pending_bytes=self.journal.pending_bytes(),
             accounting_applied=self.drainer.applied,
+            accounting_fitted=self.drainer.fitted,
+            accounting_dead_letter=self.drainer.rejected,
+            online_resyncs=self.online.resyncs,
             auth_log_written=self.auth_log.written,
             auth_log_pending=self.auth_log.pending,
             auth_log_dropped=self.auth_log.dropped,
@@ -338,12 +381,13 @@ def _setup_logging(settings: Settings) -> None:
     globalLogBeginner.beginLoggingTo([filtered])
 
 
-def run_worker(settings: Settings, options: ServeOptions) -> None:
+def run_worker(settings: Settings, options: ServeOptions, *, logging_ready: bool = False) -> None:
     """Run one server process until SIGTERM/SIGINT (blocking)."""
     from twisted.internet import reactor as default_reactor
 
     reactor: Any = default_reactor
-    _setup_logging(settings)
+    if not logging_ready:
+        _setup_logging(settings)
     context = build_context(settings)
     sys.setswitchinterval(SWITCH_INTERVAL)
     service = Service(context, options, reactor)
@@ -358,13 +402,16 @@ def serve(settings: Settings, options: ServeOptions) -> None:
     if options.workers <= 1:
         run_worker(settings, options)
         return
+    _setup_logging(settings)
+    replay_before_fork(settings)
     children: list[int] = []
     sync = CacheSync(options.workers)
     for index in range(options.workers):
         pid = os.fork()
         if pid == 0:
             try:
-                run_worker(settings, ServeOptions(options.bind, options.auth_port, options.acct_port, options.workers, index, sync))
+                worker = ServeOptions(options.bind, options.auth_port, options.acct_port, options.workers, index, sync)
+                run_worker(settings, worker, logging_ready=True)
             finally:
                 os._exit(0)
         children.append(pid)
@@ -390,4 +437,22 @@ def serve(settings: Settings, options: ServeOptions) -> None:
     sys.exit(status)
 
 
-__all__ = ["Path", "ServeOptions", "Service", "serve"]
+def replay_before_fork(settings: Settings) -> acct_writer.ApplyResult:
+    """Apply every journal folder (``--workers N``: in the parent, before any worker seeds its online
+    index, so that none counts a session whose Stop or Accounting-On is still in another's journal)."""
+    began = time.monotonic()
+    accounting = settings.accounting
+    engine = make_engine(settings.database.url, root=settings.root, pool_size=1)
+    try:
+        result = replay_journals(engine, settings.path(accounting.journal_dir), batch_size=accounting.batch_size,
+                                 dead_letters=DeadLetterFile(settings.path(accounting.dead_letter_file)))  # fmt: skip
+    except Exception as exc:
+        raise AAAError(f"cannot apply the accounting journal to the database: {describe_error(exc)}") from None
+    finally:
+        engine.dispose()  # no connection crosses the fork
+    log.info("journals replayed before starting the workers: {n} record(s) ({secs:.2f}s)", n=result.applied,
+             secs=time.monotonic() - began)  # fmt: skip
+    return result
+
+
+__all__ = ["Path", "ServeOptions", "Service", "replay_before_fork", "serve"]

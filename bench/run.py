@@ -7,7 +7,12 @@ by ``/work/shared/tools/radius-bench/gen_freeradius_conf.py``, CHAP and MS-CHAP 
 with ``--workers 2``. Prints a table with the ratio ours/FreeRADIUS; the raw results go to
 ``bench/results/<stamp>.json``. Every process started here is stopped by its PID at the end, also on
 error. Environment knobs: ``BENCH_SECONDS`` (4), ``BENCH_ONLY`` (comma-separated target names),
-``BENCH_SKIP_INSTALL=1``, ``BENCH_PROFILE=0`` (no py-spy).
+``BENCH_PARTS`` (comma-separated: ``auth``, ``acct`` (the flood), ``storm``, ``unpinned``, ``extra``;
+default all), ``BENCH_SKIP_INSTALL=1``, ``BENCH_PROFILE=0`` (no py-spy).
+
+Lost records: after the flood and after the storm, ours is given up to 60 s to apply its journal
+(``journal_pending_bytes`` at 0 on its stats page; the time it took is reported), then the rows of
+``sessions`` are counted against the acknowledged requests.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ GEN_CONF = SHARED / "gen_freeradius_conf.py"
 RADLOAD_C = SHARED / "radload.c"
 SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
 ONLY = {t for t in os.environ.get("BENCH_ONLY", "").split(",") if t}
+PARTS = {t for t in os.environ.get("BENCH_PARTS", "").split(",") if t} or {"auth", "acct", "storm", "unpinned", "extra"}
 SERVER_CPU, GEN_CPU = "1", "0"
 USERS = 10000
 SECRET = "testing123"
@@ -190,6 +196,18 @@ class Ours(Target):
     def command(self, workers: int) -> list[str]:
         return [AAA, "--config", self.config, "serve", "--workers", str(workers)]
 
+    def drained(self, bound: float = 60.0) -> float:
+        """Wait until the journal is applied (bounded); the seconds it took."""
+        import urllib.request
+
+        began = time.monotonic()
+        while time.monotonic() - began < bound:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/stats", timeout=5) as reply:
+                if json.loads(reply.read()).get("journal_pending_bytes") == 0:
+                    return round(time.monotonic() - began, 2)
+            time.sleep(0.05)
+        raise RuntimeError(f"journal not applied within {bound:.0f} s")
+
     def sessions(self, prefix: str) -> dict[str, int]:
         """Rows of ``sessions`` for an Acct-Session-Id prefix: total and closed (the lost-record check)."""
         from sqlalchemy import create_engine, text
@@ -260,33 +278,47 @@ def pinned_scenarios(target: Target) -> dict[str, Any]:
     cap = ["--duration", "40"]  # count-bounded runs stop after 40 s whatever the server does
     try:
         bench(target, "--count", "2000", *cap)  # warm-up
-        for method in ("pap", "chap", "mschapv2"):
+        for method in ("pap", "chap", "mschapv2") if "auth" in PARTS else ():
             log(f"{target.name}: {method}")
             attempt(out, method, lambda m=method: pick(bench(target, "--method", m, "--duration", seconds, "--window", "32")))
-        log(f"{target.name}: accounting flood")
-        prefix = f"fl{os.getpid():x}"
-        common = ["--request", "acct", "--session-prefix", prefix, "--window", "32"]
-        attempt(out, "acct_start", lambda: pick(bench(target, *common, "--acct-status", "start", "--count", str(USERS), *cap)))
-        attempt(out, "acct_interim", lambda: pick(bench(target, *common, "--acct-status", "interim", "--duration", seconds)))
-        attempt(out, "acct_stop", lambda: pick(bench(target, *common, "--acct-status", "stop", "--count", str(USERS), *cap)))
-        if isinstance(target, Ours):
-            time.sleep(1.5)  # the drainer applies the journal in batches
-            attempt(out, "acct_sessions_in_db", lambda: target.sessions(prefix))
-        log(f"{target.name}: reconnect storm")
-        open_prefix, storm_prefix = f"op{os.getpid():x}", f"st{os.getpid():x}"
-        attempt(out, "storm_open_sessions", lambda: pick(bench(target, "--request", "acct", "--acct-status", "start", "--session-prefix",
-                                                               open_prefix, "--count", str(USERS), "--window", "32", *cap)))  # fmt: skip
-        on = ["--request", "acct", "--acct-status", "on", "--count", "1", "--window", "1"]
-        attempt(out, "storm_accounting_on", lambda: pick(bench(target, *on)))
-        attempt(out, "storm", lambda: pick(bench(target, "--request", "login", "--session-prefix", storm_prefix, "--count", str(2 * USERS),
-                                                 "--window", "64", "--timeout", "3", "--duration", "60")))  # fmt: skip
-        attempt(out, "storm_cleanup_accounting_on", lambda: pick(bench(target, *on)))  # close them again
-        if isinstance(target, Ours):
-            time.sleep(1.5)
-            attempt(out, "storm_sessions_in_db", lambda: target.sessions(storm_prefix))
+        if "acct" in PARTS:
+            log(f"{target.name}: accounting flood")
+            prefix = f"fl{os.getpid():x}"
+            common = ["--request", "acct", "--session-prefix", prefix, "--window", "32"]
+            attempt(out, "acct_start", lambda: pick(bench(target, *common, "--acct-status", "start", "--count", str(USERS), *cap)))
+            attempt(out, "acct_interim", lambda: pick(bench(target, *common, "--acct-status", "interim", "--duration", seconds)))
+            attempt(out, "acct_stop", lambda: pick(bench(target, *common, "--acct-status", "stop", "--count", str(USERS), *cap)))
+            if isinstance(target, Ours):
+                attempt(out, "acct_sessions_in_db", lambda: lost_check(target, prefix, out, "acct_stop"))
+        if "storm" in PARTS:
+            storm_scenario(target, out, cap)
     finally:
         target.shutdown()
     return out
+
+
+def lost_check(target: Ours, prefix: str, out: dict[str, Any], closing: str) -> dict[str, Any]:
+    """After the journal is applied: the rows of a prefix, and acknowledged closes that are not there."""
+    drain_s = target.drained()
+    rows = target.sessions(prefix)
+    acknowledged = out.get(closing, {}).get("accounting_response", 0)
+    return {**rows, "journal_applied_after_s": drain_s, "acknowledged_closes": acknowledged,
+            "lost": max(0, acknowledged - rows["closed"]) if closing == "acct_stop" else max(0, USERS - rows["closed"])}  # fmt: skip
+
+
+def storm_scenario(target: Target, out: dict[str, Any], cap: list[str]) -> None:
+    """10,000 open sessions, Accounting-On, 10,000 logins with their Starts; the rows after a last Accounting-On."""
+    log(f"{target.name}: reconnect storm")
+    open_prefix, storm_prefix = f"op{os.getpid():x}", f"st{os.getpid():x}"
+    attempt(out, "storm_open_sessions", lambda: pick(bench(target, "--request", "acct", "--acct-status", "start", "--session-prefix",
+                                                           open_prefix, "--count", str(USERS), "--window", "32", *cap)))  # fmt: skip
+    on = ["--request", "acct", "--acct-status", "on", "--count", "1", "--window", "1"]
+    attempt(out, "storm_accounting_on", lambda: pick(bench(target, *on)))
+    attempt(out, "storm", lambda: pick(bench(target, "--request", "login", "--session-prefix", storm_prefix, "--count", str(2 * USERS),
+                                             "--window", "64", "--timeout", "3", "--duration", "60")))  # fmt: skip
+    attempt(out, "storm_cleanup_accounting_on", lambda: pick(bench(target, *on)))  # close them again
+    if isinstance(target, Ours):
+        attempt(out, "storm_sessions_in_db", lambda: lost_check(target, storm_prefix, out, "storm_cleanup_accounting_on"))
 
 
 def unpinned_scenarios(target: Target) -> dict[str, Any]:
@@ -600,14 +632,15 @@ def main() -> int:
                     log(f"preparing {name}")
                     built[name] = target = factory()
                     results["targets"][name] = {"pinned": pinned_scenarios(target)}
-                    results["targets"][name]["unpinned"] = unpinned_scenarios(target)
+                    if "unpinned" in PARTS:
+                        results["targets"][name]["unpinned"] = unpinned_scenarios(target)
                 except Exception as exc:  # one target failing must not lose the others
                     log(f"{name} failed: {exc}")
                     results["errors"].append(f"{name}: {exc}")
                     if name in built:
                         built[name].shutdown()
             ours = built.get("ours-sqlite")
-            if isinstance(ours, Ours):
+            if isinstance(ours, Ours) and "extra" in PARTS:
                 for key, job in (("radload", lambda: radload_crosscheck(ours)), ("profile", lambda: profile(ours, results_dir, stamp))):
                     try:
                         log(key)
@@ -617,7 +650,7 @@ def main() -> int:
             for key, job, enabled in (("startup_100k", lambda: startup_100k(work), want("ours-sqlite")),
                                       ("startup_fr_100k", lambda: startup_fr_100k(work), have_fr and want("fr-files")),
                                       ("coa", lambda: coa(work), want("coa") or not ONLY)):  # fmt: skip
-                if not enabled:
+                if not enabled or "extra" not in PARTS:
                     continue
                 try:
                     log(key)

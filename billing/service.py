@@ -4,7 +4,7 @@ Functions take the :class:`aaa.context.Context` first, keyword arguments after, 
 anything that changes state, and return plain dicts (amounts as "99.90" strings, dates ISO).
 Issuing lives in :mod:`billing.issuing`, payments and the overdue check in :mod:`billing.payments`,
 one-off charges and discounts in :mod:`billing.charges`;
-this module re-exports them and adds listing, showing and the invoice document.
+this module re-exports them and adds listing, showing, the dashboard summary and the invoice document.
 """
 
 from __future__ import annotations
@@ -21,23 +21,28 @@ from aaa.db.models import Customer, Subscriber
 from aaa.documents import format_cnpj, mask_document
 from aaa.errors import ValidationError
 from aaa.services import audit
-from billing import render
 from billing.boleto import Boleto, today_in_brazil
 from billing.charges import add_charge, list_charges, remove_charge
 from billing.issuing import run_month, second_copy
-from billing.models import Invoice, InvoiceStatus
+from billing.models import Invoice, InvoiceStatus, Payment
 from billing.money import ZERO, quantize
 from billing.payments import balance, cancel, import_return_file, mark_overdue, pay
-from billing.records import as_dict, family, get_invoice, owed_dict
+from billing.records import as_dict, family, get_invoice, money, owed_dict
 from billing.settings import load
 
 STATUSES = tuple(s.value for s in InvoiceStatus)
+#: The entry point name of the plugin that issues invoices; ``[plugins] disabled`` may list it.
+INVOICING_PLUGIN = "invoicing"
+#: What the dashboard counts: invoices someone still has to pay.
+PENDING = (InvoiceStatus.OPEN.value, InvoiceStatus.OVERDUE.value)
 
 __all__ = [
     "add_charge",
     "balance",
     "cancel",
     "import_return_file",
+    "invoice_summary",
+    "invoicing_enabled",
     "list_charges",
     "list_invoices",
     "mark_overdue",
@@ -86,6 +91,51 @@ def list_invoices(
         return [as_dict(i) for i in session.scalars(query).unique()]
 
 
+def invoicing_enabled(ctx: Context) -> bool:
+    """Whether the invoicing plugin is loaded. With it disabled nothing issues invoices or marks them
+    overdue (no monthly run, no overdue check, no ``aaa invoice`` commands); the invoices on record
+    can still be listed, paid and reissued through this module."""
+    return bool(ctx.pm.has_plugin(INVOICING_PLUGIN))
+
+
+def invoice_summary(ctx: Context) -> dict[str, Any]:
+    """Open and overdue invoices for the dashboard: for each, how many, their face value
+    (``amount``), what is still owed on them (``balance``: face value less the payments recorded on
+    them, before fine and interest) and the earliest due date; and whether invoicing is
+    ``enabled``. Two grouped queries on the indexed ``status`` column, so it stays cheap."""
+    counts = {status: (0, ZERO) for status in PENDING}
+    paid = dict.fromkeys(PENDING, ZERO)
+    with ctx.sessions() as session:
+        rows = session.execute(
+            select(Invoice.status, func.count(), func.sum(Invoice.amount), func.min(Invoice.due_date))
+            .where(Invoice.status.in_(PENDING))
+            .group_by(Invoice.status)
+        ).all()
+        payments = session.execute(
+            select(Invoice.status, func.sum(Payment.amount))
+            .join(Payment, Payment.invoice_id == Invoice.id)
+            .where(Invoice.status.in_(PENDING))
+            .group_by(Invoice.status)
+        ).all()
+    earliest: dict[str, dt.date | None] = dict.fromkeys(PENDING)
+    for status, count, amount, due in rows:
+        counts[status] = (int(count), quantize(Decimal(str(amount or 0))))
+        earliest[status] = due
+    for status, amount in payments:
+        paid[status] = quantize(Decimal(str(amount or 0)))
+    summary: dict[str, Any] = {"enabled": invoicing_enabled(ctx)}
+    for status in PENDING:
+        count, total = counts[status]
+        first_due = earliest[status]
+        summary[status] = {
+            "count": count,
+            "amount": money(total),
+            "balance": money(max(total - paid[status], ZERO)),
+            "earliest_due_date": first_due.isoformat() if first_due else None,
+        }
+    return summary
+
+
 def show_invoice(ctx: Context, invoice_id: int | str, *, on: dt.date | None = None) -> dict[str, Any]:
     """One invoice with items, payments and what its family owes on ``on`` (default today)."""
     settings = load(ctx)
@@ -100,6 +150,9 @@ def render_invoice_pdf(ctx: Context, invoice_id: int | str, *, actor: str = "sys
     """The invoice document as PDF bytes: customer name and address in clear (decrypted, and the
     access audited), CPF/CNPJ masked, items (a discount is its own line with a negative value, under
     the description it was given), late-payment rules, boleto and PIX."""
+    # jinja2 and fpdf2 cost 0.4 s to import: only the PDF needs them, not every `aaa` command.
+    from billing import render
+
     settings = load(ctx)
     layout = settings.layout()
     with ctx.transaction() as uow:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,3 +102,13 @@ def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     from aaa.services import admins
 
     monkeypatch.setattr(admins, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture(autouse=True)
+def no_dashboard_probes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The TUI dashboard's background Status-Server probes stay off in tests: the demo NAS's CoA port
+    (127.0.0.1:3799) may belong to another process on this machine. Tests of the probes turn them
+    back on with a NAS of their own."""
+    dashboard = sys.modules.get("tui.screens.dashboard")
+    if dashboard is not None:
+        monkeypatch.setattr(dashboard, "PROBE_INTERVAL", None)

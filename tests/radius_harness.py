@@ -72,8 +72,12 @@ class ListJournal:
 
     records: list[dict[str, Any]] = field(default_factory=list)
 
-    def append(self, record: dict[str, Any]) -> Deferred[None]:
+    def append(self, record: dict[str, Any], then: Any = None, args: tuple[Any, ...] = (), *_: Any) -> Deferred[None] | None:
+        """Like :meth:`aaa.journal.Journal.append`: ``then(*args)`` at once, else a fired Deferred."""
         self.records.append(record)
+        if then is not None:
+            then(*args)
+            return None
         return succeed(None)
 
 

@@ -92,6 +92,15 @@ def test_demo_issues_invoices_that_a_second_copy_can_be_made_of(aaa):
     assert aaa("demo", "--if-empty").stdout.count("invoices") == 0
 
 
+def test_deleting_a_subscriber_with_invoices_is_refused_in_one_line(aaa):
+    aaa("demo", "--subscribers", "1")
+    result = aaa("subscriber", "delete", "maria", ok=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0
+    assert result.stderr.strip() == "aaa: error: subscriber 'maria' has 1 invoice(s) on record and cannot be deleted; suspend it instead"
+    assert json.loads(aaa("subscriber", "show", "maria", "--json").stdout)["login"] == "maria"
+    assert aaa("subscriber", "delete", "user00001").stdout.strip() == "subscriber user00001 deleted"
+
+
 def test_csv_import_is_all_or_nothing_with_line_numbers(aaa, tmp_path, database_url):
     aaa("plan", "add", "100M", "--down", "100M", "--up", "50M")
     bad = tmp_path / "bad.csv"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import func, select
 
@@ -234,3 +236,32 @@ def test_disconnect_queues_a_forced_disconnect_per_open_session(base, actor):
     result = subscribers.disconnect(base, "ana", actor=actor, reason="support call")
     (row,) = outbox.list_rows(base)
     assert result["outbox"] == [row["id"]] and row["payload"]["cause"] == "disconnect"
+
+
+def test_auth_per_minute_counts_each_minute_of_the_last_hour_in_sql(ctx):
+    """Rows written by the server's auth log writer land in the right minute of the sparkline;
+    older rows, newer rows and other results are left out."""
+    from radius_harness import InlinePool, InlineReactor
+
+    from aaa.background import AuthLogWriter
+    from aaa.services import overview
+
+    now = dt.datetime(2026, 12, 3, 12, 30, 40, tzinfo=dt.UTC)
+    log = AuthLogWriter(InlineReactor(), InlinePool(), ctx.engine)  # type: ignore[arg-type]
+
+    def decision(at: dt.datetime, result: str) -> None:
+        log((at.timestamp(), "ana", None, result, "pap", None, None))
+
+    decision(now, "accept")  # this minute: the last slot
+    decision(now.replace(second=0), "accept")
+    decision(now - dt.timedelta(minutes=1), "reject")
+    decision(now - dt.timedelta(minutes=59, seconds=40), "accept")  # 11:31:00, the first slot
+    decision(now - dt.timedelta(minutes=60), "accept")  # 11:30:40, before the hour
+    decision(now + dt.timedelta(minutes=2), "accept")  # after now
+    decision(now, "other")
+    log.flush()
+    counts = overview.auth_per_minute(ctx, now=now)
+    assert log.written == 7
+    assert len(counts["accept"]) == len(counts["reject"]) == 60
+    assert (counts["accept"][-1], counts["accept"][0], sum(counts["accept"])) == (2, 1, 3)
+    assert (counts["reject"][-2], sum(counts["reject"])) == (1, 1)

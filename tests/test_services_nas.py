@@ -124,3 +124,61 @@ def test_check_of_a_nas_defined_by_a_range_does_not_probe(ctx, actor):
     nas.add_nas(ctx, name="pool", address="127.0.10.0/24", secret="s3cret", actor=actor)
     probe = nas.check_nas(ctx, "pool", timeout=0.2)["probe"]
     assert probe["outcome"] == "skipped" and "range" in probe["detail"]
+
+
+# --- Reachability of every NAS (the dashboard card) and the staggered probes -------------------------
+
+NOW = dt.datetime(2026, 12, 3, 15, 0, tzinfo=dt.UTC)
+
+
+def closed_port() -> int:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def test_reachability_from_activity_lists_silent_then_quiet_then_active(ctx, routers, actor):
+    nas.add_nas(ctx, name="r3", address="127.0.0.3", secret="s3cret", actor=actor)
+    with ctx.transaction() as uow:
+        uow.session.add(AuthLog(at=NOW - dt.timedelta(minutes=2), login="maria", nas_id=routers["r1"], result="accept"))
+    add_session(ctx, routers["r2"], "b1", NOW - dt.timedelta(minutes=40))
+    rows = nas.nas_reachability(ctx, now=NOW)
+    assert [(r["name"], r["state"], r["seen_minutes_ago"], r["open_sessions"]) for r in rows] == [
+        ("r3", "silent", None, 0), ("r2", "quiet", 40, 1), ("r1", "active", 2, 0),
+    ]
+    assert rows[2]["last_auth_at"].startswith("2026-12-03T14:58") and rows[2]["last_accounting_at"] is None
+    assert rows[1]["last_seen_at"] == rows[1]["last_accounting_at"] and rows[1]["probe"] is None
+
+
+def test_reachability_looks_back_one_hour_except_at_open_sessions(ctx, routers):
+    with ctx.transaction() as uow:
+        uow.session.add(AuthLog(at=NOW - dt.timedelta(hours=2), login="maria", nas_id=routers["r1"], result="accept"))
+    add_session(ctx, routers["r1"], "a1", NOW - dt.timedelta(hours=2), stopped=True)
+    add_session(ctx, routers["r2"], "b1", NOW - dt.timedelta(hours=3))  # open, no interim update for 3 h
+    by_name = {r["name"]: r for r in nas.nas_reachability(ctx, now=NOW)}
+    assert (by_name["r1"]["state"], by_name["r1"]["last_seen_at"]) == ("silent", None)
+    assert (by_name["r2"]["state"], by_name["r2"]["seen_minutes_ago"]) == ("quiet", 180)
+
+
+def test_a_session_closed_within_the_hour_counts_as_accounting(ctx, routers):
+    add_session(ctx, routers["r1"], "a1", NOW - dt.timedelta(minutes=5), stopped=True)
+    r1 = next(r for r in nas.nas_reachability(ctx, now=NOW) if r["name"] == "r1")
+    assert (r1["state"], r1["seen_minutes_ago"], r1["open_sessions"]) == ("active", 5, 0)
+
+
+def test_probe_schedule_probes_one_nas_per_call_and_each_at_most_once_per_interval(ctx, routers, actor):
+    nas.add_nas(ctx, name="pool", address="127.0.10.0/24", secret="s3cret", actor=actor)
+    for name in ("r1", "r2"):
+        nas.update_nas(ctx, name, coa_port=closed_port(), actor=actor)
+    ticks = [1000.0]
+    schedule = nas.ProbeSchedule(ctx, interval=300, timeout=0.5, clock=lambda: ticks[0])
+    assert [schedule.probe_next(), schedule.probe_next(), schedule.probe_next()] == ["r1", "r2", None]  # never the range
+    assert schedule.results["r1"]["outcome"] == "unreachable" and schedule.results["r1"]["probed_at"]
+    ticks[0] += 299
+    assert schedule.probe_next() is None
+    ticks[0] += 1
+    assert schedule.probe_next() == "r1"
+    rows = {r["name"]: r for r in nas.nas_reachability(ctx, now=NOW, probes=schedule.results)}
+    assert rows["r2"]["probe"]["outcome"] == "unreachable" and rows["pool"]["probe"] is None

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+
 import pytest
+from invoicing_support import billing_data_fixture  # noqa: F401  (fixture)
+from sqlalchemy import update
 from textual.worker import WorkerCancelled, WorkerFailed
 
+from aaa.db.models import AcctSession, AuthLog, SubscriberEvent
 from aaa.demo import load_demo
-from aaa.services import admins
+from aaa.services import admins, nas
+from billing import service as billing
 from tui.app import AdminApp
+from tui.screens import dashboard
 
 pytest.importorskip("pytest_textual_snapshot")
 
@@ -21,6 +29,38 @@ def app(ctx, fast_password_hashing):
     load_demo(ctx, count=20)
     admins.ensure_demo_admin(ctx)
     return AdminApp(ctx, language="pt-BR")
+
+
+NOW = dt.datetime(2026, 12, 14, 15, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def billed_app(billing_data, fast_password_hashing, monkeypatch, actor):
+    """Fixed data to take the dashboard and the subscriber detail with: the December invoices (Maria's
+    overdue, João's open with R$ 50,00 paid), a NAS that authenticated Maria 3 minutes ago and holds
+    her session, a silent NAS, some authentications in the last hour; the clock frozen at NOW."""
+    if billing_data.engine.dialect.name != "sqlite":
+        pytest.skip("one set of snapshots, taken on SQLite")
+    billing.run_month(billing_data, "2026-12", actor=actor, today=dt.date(2026, 12, 1))
+    billing.mark_overdue(billing_data, today=dt.date(2026, 12, 14))
+    joao = next(i for i in billing.list_invoices(billing_data) if i["login"] == "joao")
+    billing.pay(billing_data, joao["id"], Decimal("50.00"), dt.date(2026, 12, 5), actor=actor)
+    centro = nas.add_nas(billing_data, name="bng-centro", address="192.0.2.1", secret="s3cret", actor=actor)
+    nas.add_nas(billing_data, name="bng-norte", address="192.0.2.2", secret="s3cret", actor=actor)
+    with billing_data.transaction() as uow:
+        for minute in range(2, 60, 7):
+            uow.session.add(AuthLog(at=NOW - dt.timedelta(minutes=minute), login="maria", nas_id=centro["id"], result="accept"))
+        uow.session.add(AuthLog(at=NOW - dt.timedelta(minutes=3), login="joao", nas_id=centro["id"], result="reject"))
+        uow.session.add(AcctSession(
+            nas_id=centro["id"], acct_session_id="81a00002", login="maria", framed_ip="100.64.0.9",
+            started_at=NOW - dt.timedelta(hours=2), updated_at=NOW - dt.timedelta(minutes=3),
+            input_octets=1_250_000_000, output_octets=98_000_000,
+        ))
+        # the overdue invoice moved Maria to "notified" (policy plugin): that history row gets a fixed time
+        uow.session.execute(update(SubscriberEvent).values(at=NOW - dt.timedelta(days=3)))
+    admins.ensure_demo_admin(billing_data)
+    monkeypatch.setattr(dashboard, "clock", lambda: NOW)
+    return AdminApp(billing_data, language="pt-BR")
 
 
 async def settle(pilot) -> None:
@@ -52,3 +92,22 @@ def test_plans_screen_with_subscriber_counts(app, snap_compare):
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=go)
+
+
+def test_dashboard_with_invoices_and_nas_cards(billed_app, snap_compare):
+    async def go(pilot):
+        await log_in(pilot)
+        await settle(pilot)
+
+    assert snap_compare(billed_app, terminal_size=(120, 40), run_before=go)
+
+
+def test_subscriber_detail_with_sessions_and_invoices(billed_app, snap_compare):
+    async def go(pilot):
+        from tui.screens.subscriber_detail import SubscriberDetailScreen
+
+        await log_in(pilot)
+        pilot.app.push_screen(SubscriberDetailScreen("maria"))
+        await settle(pilot)
+
+    assert snap_compare(billed_app, terminal_size=(120, 40), run_before=go)

@@ -2,10 +2,12 @@
 
 Keys are English identifiers; :func:`t` looks a key up in the current language, falls back to
 English, and formats ``{placeholders}``. A missing key shows the key itself rather than failing.
+:func:`money` writes an amount in reais the way the current language does.
 """
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 DEFAULT_LANGUAGE = "pt-BR"
@@ -177,10 +179,38 @@ EN: dict[str, str] = {
     "prompt.pay": "Payment of invoice {number}",
     "prompt.write_pdf": "Write invoice {number} as PDF to",
     "confirm.second_copy": "Issue a second copy of invoice {number} due {due}? The current one becomes renegotiated.",
-    "confirm.pay": "Register R$ {amount} paid on {date} for invoice {number}?",
-    "done.second_copy": "second copy {number} issued, due {due_date}, R$ {amount}",
+    "confirm.pay": "Register {amount} paid on {date} for invoice {number}?",
+    "done.second_copy": "second copy {number} issued, due {due_date}, {amount}",
     "done.pay": "payment of invoice {number} registered",
     "done.write_pdf": "wrote {path} ({size} bytes)",
+    "dash.invoices": "Invoices",
+    "dash.invoices_open": "open",
+    "dash.invoices_overdue": "overdue",
+    "dash.invoices_owed": "still owed",
+    "dash.invoicing": "invoicing",
+    "dash.invoicing_disabled": "plugin disabled",
+    "dash.nas": "NAS reachability",
+    "dash.nas_states": "{active} active · {quiet} quiet · {silent} silent",
+    "dash.nas_none": "no NAS registered",
+    "dash.nas_more": "+{count} more on the NAS screen (4)",
+    "dash.nas.active": "active",
+    "dash.nas.quiet": "quiet",
+    "dash.nas.silent": "silent",
+    "dash.nas_seen": "seen {minutes} min ago",
+    "dash.nas_seen_now": "seen this minute",
+    "dash.nas_unseen": "nothing in the last hour",
+    "dash.nas_online": "{count} online",
+    "dash.coa.answered": "CoA port answered ({rtt} ms)",
+    "dash.coa.unreachable": "CoA port refused",
+    "dash.coa.bad-secret": "CoA reply: wrong secret",
+    "dash.coa.no-answer": "CoA port: no answer",
+    "dash.coa.error": "CoA probe not sent",
+    "detail.invoices": "Invoices",
+    "invoices.disabled": "Invoicing is disabled ([plugins] disabled lists \"invoicing\"): no invoice is issued or marked overdue. The invoices on record are below.",
+    "action.delete": "Delete",
+    "action.focus_invoices": "Invoices",
+    "confirm.delete": "Delete subscriber {login} for good? Only a subscriber without invoices or one-off charges can be deleted.",
+    "done.delete": "subscriber {login} deleted",
     "none": "(none)",
 }
 
@@ -351,15 +381,44 @@ PT_BR: dict[str, str] = {
     "prompt.pay": "Pagamento da fatura {number}",
     "prompt.write_pdf": "Gravar a fatura {number} em PDF em",
     "confirm.second_copy": "Emitir segunda via da fatura {number} com vencimento {due}? A atual fica renegociada.",
-    "confirm.pay": "Registrar R$ {amount} pagos em {date} na fatura {number}?",
-    "done.second_copy": "segunda via {number} emitida, vencimento {due_date}, R$ {amount}",
+    "confirm.pay": "Registrar {amount} pagos em {date} na fatura {number}?",
+    "done.second_copy": "segunda via {number} emitida, vencimento {due_date}, {amount}",
     "done.pay": "pagamento da fatura {number} registrado",
     "done.write_pdf": "gravado {path} ({size} bytes)",
+    "dash.invoices": "Faturas",
+    "dash.invoices_open": "em aberto",
+    "dash.invoices_overdue": "vencidas",
+    "dash.invoices_owed": "a receber",
+    "dash.invoicing": "faturamento",
+    "dash.invoicing_disabled": "plugin desativado",
+    "dash.nas": "Disponibilidade dos NAS",
+    "dash.nas_states": "{active} ativo(s) · {quiet} quieto(s) · {silent} sem sinal",
+    "dash.nas_none": "nenhum NAS cadastrado",
+    "dash.nas_more": "+{count} na tela de NAS (4)",
+    "dash.nas.active": "ativo",
+    "dash.nas.quiet": "quieto",
+    "dash.nas.silent": "sem sinal",
+    "dash.nas_seen": "visto há {minutes} min",
+    "dash.nas_seen_now": "visto neste minuto",
+    "dash.nas_unseen": "nada na última hora",
+    "dash.nas_online": "{count} online",
+    "dash.coa.answered": "porta CoA respondeu ({rtt} ms)",
+    "dash.coa.unreachable": "porta CoA recusou",
+    "dash.coa.bad-secret": "resposta CoA: segredo errado",
+    "dash.coa.no-answer": "porta CoA: sem resposta",
+    "dash.coa.error": "teste da porta CoA não enviado",
+    "detail.invoices": "Faturas",
+    "invoices.disabled": "O faturamento está desativado ([plugins] disabled inclui \"invoicing\"): nenhuma fatura é emitida nem marcada como vencida. As faturas já registradas estão abaixo.",
+    "action.delete": "Excluir",
+    "action.focus_invoices": "Faturas",
+    "confirm.delete": "Excluir o assinante {login} definitivamente? Só é possível sem faturas nem cobranças avulsas.",
+    "done.delete": "assinante {login} excluído",
     "none": "(nenhum)",
 }
 
 LANGUAGES: dict[str, dict[str, str]] = {"en": EN, "pt-BR": PT_BR}
 _current: dict[str, str] = PT_BR
+_language = DEFAULT_LANGUAGE
 
 
 def normalize(language: str) -> str:
@@ -374,12 +433,32 @@ def normalize(language: str) -> str:
 
 def set_language(language: str) -> str:
     """Make ``language`` current for :func:`t`; returns the normalised name."""
-    global _current
+    global _current, _language
     name = normalize(language)
     _current = LANGUAGES[name]
+    _language = name
     return name
 
 
 def t(key: str, **values: Any) -> str:
     text = _current.get(key) or EN.get(key) or key
     return text.format(**values) if values else text
+
+
+CENT = Decimal("0.01")
+
+
+def money(amount: Decimal | str | int | None) -> str:
+    """An amount in reais as the current language writes it: ``R$ 1.234,56`` in pt-BR, ``R$ 1,234.56``
+    in English, ``-R$ 10,00`` when negative; rounded half up to the cent. None is ``-``; text that
+    is not a number (a typo in a form) is shown as it is."""
+    if amount is None:
+        return "-"
+    try:
+        value = Decimal(str(amount).strip()).quantize(CENT, rounding=ROUND_HALF_UP)
+    except (InvalidOperation, ValueError):
+        return str(amount)
+    text = f"{abs(value):,.2f}"
+    if _language == "pt-BR":
+        text = text.translate(str.maketrans(",.", ".,"))
+    return f"{'-' if value < 0 else ''}R$ {text}"

@@ -350,7 +350,7 @@ def subscriber_update(app: App, login: str, as_json: bool, **fields: object) -> 
 @click.argument("login")
 @pass_app
 def subscriber_delete(app: App, login: str) -> None:
-    """Delete a subscriber who is not online."""
+    """Delete a subscriber who is not online and has no invoices or one-off charges (suspend those instead)."""
     subscribers.delete_subscriber(app.context(), login, actor=app.actor)
     click.echo(f"subscriber {login} deleted")
 

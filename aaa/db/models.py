@@ -242,6 +242,15 @@ class AcctSession(Base):
     class_: Mapped[str | None] = mapped_column("class", String(128))
 
 
+class NasReboot(Base):
+    """A NAS rebooted (Accounting-On or Accounting-Off) at ``rebooted_at``: the sessions of that NAS that
+    started earlier are over, whenever their records are applied (see :mod:`aaa.acct_writer`)."""
+
+    __tablename__ = "nas_reboots"
+    nas_id: Mapped[int] = mapped_column(ForeignKey("nas.id", ondelete="CASCADE"), primary_key=True)
+    rebooted_at: Mapped[dt.datetime] = mapped_column(primary_key=True)
+
+
 class AuthLog(Base):
     """One authentication decision: who, from which NAS and MAC, accept or reject and why."""
 

@@ -57,6 +57,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "subscriber.trust_unlock": _STAFF,
     "subscriber.disconnect": _STAFF,
     "subscriber.edit": _STAFF,
+    "subscriber.delete": _ADMIN,
     "customer.reveal": _STAFF | _MONEY,
     "session.view": _VIEW,
     "nas.view": _VIEW,

@@ -1,12 +1,14 @@
-"""Helpers the service modules share: finding a row by name, duplicate checks."""
+"""Helpers the service modules share: finding a row by name, duplicate checks, what refers to a row."""
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from aaa.db import load_models
+from aaa.db.models import Base
 from aaa.errors import ConflictError, NotFoundError
 
 T = TypeVar("T")
@@ -31,3 +33,23 @@ def ensure_free(session: Session, model: type[Any], column: InstrumentedAttribut
 
 def iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def references(session: Session, row: Any) -> dict[str, int]:
+    """How many rows of each table refer to ``row`` through a foreign key that does not cascade on
+    delete, by table name (``{"invoices": 2}``): what keeps ``row`` from being deleted. Every model
+    module is loaded first (:func:`aaa.db.load_models`), so billing's tables are counted without
+    ``aaa`` importing ``billing``."""
+    load_models()
+    mapper = inspect(row).mapper
+    target = mapper.local_table
+    found: dict[str, int] = {}
+    for table in Base.metadata.sorted_tables:
+        for fk in table.foreign_keys:
+            if fk.column.table is not target or (fk.ondelete or "").upper() in ("CASCADE", "SET NULL"):
+                continue
+            value = getattr(row, mapper.get_property_by_column(fk.column).key)
+            n = int(session.scalar(select(func.count()).select_from(table).where(fk.parent == value)) or 0)
+            if n:
+                found[table.name] = found.get(table.name, 0) + n
+    return found

@@ -46,12 +46,26 @@ def subscriber_outbox(ctx: Context, login: str, *, limit: int = 20) -> list[dict
 
 
 def auth_per_minute(ctx: Context, *, minutes: int = 60, now: dt.datetime | None = None) -> dict[str, list[int]]:
-    """Accepts and rejects in each of the last ``minutes`` minutes, oldest first (for a sparkline)."""
-    end = (now or utcnow()).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    """Accepts and rejects in each of the last ``minutes`` minutes, oldest first (for a sparkline).
+
+    Counted in SQL, grouped by minute and result, over the ``auth_log.at`` index: an hour of a busy
+    server is millions of rows, which must not travel to Python every refresh."""
+    end = (now or utcnow()).astimezone(dt.UTC).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
     start = end - dt.timedelta(minutes=minutes)
     counts: dict[str, list[int]] = {"accept": [0] * minutes, "reject": [0] * minutes}
     with ctx.sessions() as s:
-        for at, result in s.execute(select(AuthLog.at, AuthLog.result).where(AuthLog.at >= start, AuthLog.at < end)):
-            if result in counts:
-                counts[result][int((at - start).total_seconds() // 60)] += 1
+        sqlite = s.get_bind().dialect.name == "sqlite"
+        minute = func.strftime("%Y-%m-%d %H:%M", AuthLog.at) if sqlite else func.date_trunc("minute", AuthLog.at)
+        query = (
+            select(minute, AuthLog.result, func.count())
+            .where(AuthLog.at >= start, AuthLog.at < end)
+            .group_by(minute, AuthLog.result)
+        )
+        for bucket, result, n in s.execute(query):
+            if result not in counts:
+                continue
+            at = dt.datetime.strptime(bucket, "%Y-%m-%d %H:%M").replace(tzinfo=dt.UTC) if isinstance(bucket, str) else bucket
+            index = int((at - start).total_seconds() // 60)
+            if 0 <= index < minutes:
+                counts[result][index] += n
     return counts

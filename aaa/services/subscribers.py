@@ -20,7 +20,7 @@ from aaa.db.models import AcctSession, Customer, Plan, Subscriber, SubscriberEve
 from aaa.documents import validate_document
 from aaa.errors import ConflictError, NotFoundError, ValidationError
 from aaa.services import audit, outbox
-from aaa.services.common import ensure_free, find, iso
+from aaa.services.common import ensure_free, find, iso, references
 from aaa.services.customers import normalize_phone
 
 STATUSES = tuple(s.value for s in SubscriberStatus)
@@ -214,11 +214,21 @@ def update_subscriber(ctx: Context, login: str, *, actor: str, **fields: Any) ->
         return as_dict(sub)
 
 
+#: How :func:`delete_subscriber` names the records that keep a subscriber (tables of other packages).
+RECORD_NAMES = {"invoices": "invoice(s)", "billing_charges": "one-off charge(s)"}
+
+
 def delete_subscriber(ctx: Context, login: str, *, actor: str) -> None:
+    """Delete a subscriber who is offline and has no billing records; ConflictError (one line) if it
+    is online or invoices or charges refer to it, since those are kept (suspend it instead)."""
     with ctx.transaction() as uow:
         sub = _load(uow.session, login)
         if uow.session.scalar(select(AcctSession.id).where(AcctSession.login == login, AcctSession.stopped_at.is_(None)).limit(1)):
             raise ConflictError(f"subscriber {login!r} is online; disconnect or suspend first")
+        kept = references(uow.session, sub)
+        if kept:
+            what = ", ".join(f"{n} {RECORD_NAMES.get(table, f'row(s) of {table}')}" for table, n in sorted(kept.items()))
+            raise ConflictError(f"subscriber {login!r} has {what} on record and cannot be deleted; suspend it instead")
         uow.session.delete(sub)
         audit.record(uow, actor=actor, action="subscriber.delete", target=login)
 

@@ -20,7 +20,7 @@ from textual.widgets import Footer, Header
 from textual.worker import Worker, WorkerState
 
 from aaa.context import Context
-from aaa.errors import AAAError
+from aaa.errors import AAAError, ValidationError
 from aaa.services.admins import AdminSession
 from tui.i18n import t
 
@@ -107,6 +107,21 @@ class AdminScreen(Translated, WorkerErrors, Screen[None]):
                 then()
 
         self.app.push_screen(ConfirmDialog(question), answered)
+
+    def ask(self, title: str, fields: list[Any], then: Callable[[dict[str, Any]], object]) -> None:
+        """A FormDialog of ``fields`` whose values go to ``then(values)``; a ValidationError raised
+        there (a badly typed date or amount) becomes an error notification."""
+        from tui.widgets.dialogs import FormDialog  # dialogs build on this module
+
+        def filled(values: dict[str, Any] | None) -> None:
+            if values is None:
+                return
+            try:
+                then(values)
+            except ValidationError as exc:
+                self.notify(str(exc), severity="error")
+
+        self.app.push_screen(FormDialog(title, fields), filled)
 
     def call_ui(self, callback: Any, *args: Any) -> None:
         """From a worker thread: run ``callback(*args)`` on the UI thread."""

@@ -1,15 +1,18 @@
-"""One subscriber: data, customer (masked until revealed), history, sessions, outbox rows, and actions.
+"""One subscriber: data, customer (masked until revealed), outbox rows, history, sessions, invoices,
+and actions.
 
-Actions (suspend, reactivate, trust unlock, change plan, disconnect now, edit, reset password, reveal)
-go through a confirmation dialog and then the
-service layer with ``actor=admin:<username>``, behind :func:`aaa.services.admins.perform`, so a role
-that may not do them is refused there too; the screen does not even offer them to such a role.
-When an action completes, the notification names the outbox rows it queued (the service result's
-``outbox`` ids) and the subscriber's outbox table shows them.
+Actions (suspend, reactivate, trust unlock, change plan, disconnect now, edit, reset password, reveal;
+and by key only: a second copy of the invoice selected in the invoices table, delete) go through a
+confirmation dialog and then the service layer with ``actor=admin:<username>``, behind
+:func:`aaa.services.admins.perform`, so a role that may not do them is refused there too; the
+screen does not even offer them to such a role. When an action completes, the notification names
+the outbox rows it queued (the service result's ``outbox`` ids) and the subscriber's outbox table
+shows them; a second copy's notification gives its number, due date and amount.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -21,8 +24,10 @@ from textual.widgets import Button, DataTable, Label, Static
 
 from aaa.errors import ValidationError
 from aaa.services import admins, customers, overview, plans, subscribers
-from tui.i18n import t
+from billing import service as billing
+from tui.i18n import money, t
 from tui.screens.base import AdminScreen
+from tui.screens.invoices import ask_second_copy, second_copy_notice
 from tui.widgets import tables
 from tui.widgets.dialogs import ChooseDialog, Field, FormDialog, SecretDialog, whole_number
 
@@ -39,6 +44,12 @@ ACTIONS: dict[str, str] = {
     "reset_password": "subscriber.reset_password",
     "reveal": "customer.reveal",
 }
+#: actions offered by key (and in the palette) but not as buttons -> permission
+KEY_ACTIONS: dict[str, str] = {
+    "second_copy": "invoice.edit",
+    "delete": "subscriber.delete",
+}
+INVOICES_SHOWN = 24
 
 
 class SubscriberDetailScreen(AdminScreen):
@@ -53,6 +64,9 @@ class SubscriberDetailScreen(AdminScreen):
         Binding("e", "edit", "action.edit"),
         Binding("w", "reset_password", "action.reset_password"),
         Binding("v", "reveal", "action.reveal"),
+        Binding("i", "focus_invoices", "action.focus_invoices"),
+        Binding("c", "second_copy", "action.second_copy"),
+        Binding("x", "delete", "action.delete"),
         Binding("f5", "refresh", "action.refresh"),
     ]
 
@@ -61,11 +75,11 @@ class SubscriberDetailScreen(AdminScreen):
         self.login = login
         self.data: dict[str, Any] = {}
         self.customer: dict[str, Any] | None = None
+        self.invoices: list[dict[str, Any]] = []
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ACTIONS:
-            return self.can(ACTIONS[action])
-        return True
+        permission = ACTIONS.get(action) or KEY_ACTIONS.get(action)
+        return self.can(permission) if permission else True
 
     def compose_body(self) -> Iterable[Widget]:
         with VerticalScroll(id="detail"):
@@ -86,12 +100,15 @@ class SubscriberDetailScreen(AdminScreen):
             yield DataTable(id="history")
             yield Label(t("detail.sessions"), classes="panel-title")
             yield DataTable(id="sessions")
+            yield Label(t("detail.invoices"), classes="panel-title")
+            yield DataTable(id="invoices")
 
     def on_mount(self) -> None:
         self.title = t(self.TITLE_KEY, login=self.login)
         tables.setup(self.query_one("#outbox-rows", DataTable), ("col.id", "col.kind", "col.status", "col.attempts", "col.created", "col.error"))
         tables.setup(self.query_one("#history", DataTable), ("col.at", "col.kind", "col.change", "col.actor"))
         tables.setup(self.query_one("#sessions", DataTable), ("col.started", "col.ip", "col.mac", "col.in", "col.out", "col.status"))
+        tables.setup(self.query_one("#invoices", DataTable), ("col.number", "col.cycle", "col.due", "col.amount", "col.paid", "col.status"))
         self.action_refresh()
 
     # --- loading ------------------------------------------------------------------------------------
@@ -104,10 +121,19 @@ class SubscriberDetailScreen(AdminScreen):
         data = subscribers.show_subscriber(self.ctx, self.login)
         customer = customers.show_customer(self.ctx, data["customer_id"], actor=self.admin.actor) if data["customer_id"] else None
         rows = overview.subscriber_outbox(self.ctx, self.login)
-        self.call_ui(self.show, data, customer, rows, notice)
+        invoices = billing.list_invoices(self.ctx, login=self.login, limit=INVOICES_SHOWN)
+        self.call_ui(self.show, data, customer, rows, notice, invoices)
 
-    def show(self, data: dict[str, Any], customer: dict[str, Any] | None, rows: list[dict[str, Any]], notice: str | None) -> None:
+    def show(
+        self,
+        data: dict[str, Any],
+        customer: dict[str, Any] | None,
+        rows: list[dict[str, Any]],
+        notice: str | None,
+        invoices: list[dict[str, Any]],
+    ) -> None:
         self.data = data
+        self.invoices = invoices
         if customer is not None and not (self.customer and self.customer.get("revealed") and self.customer["id"] == customer["id"]):
             self.customer = customer
         self.query_one("#subscriber-info", Static).update(
@@ -135,6 +161,10 @@ class SubscriberDetailScreen(AdminScreen):
                 tables.when(s["started_at"]), s["framed_ip"], s["calling_station_id"], tables.octets(s["input_octets"]),
                 tables.octets(s["output_octets"]), "online" if s["stopped_at"] is None else tables.when(s["stopped_at"]),
             ),
+        )
+        tables.fill(
+            self.query_one("#invoices", DataTable), self.invoices, "id",
+            lambda i: (i["number"], i["cycle"], i["due_date"], money(i["amount"]), money(i["paid"]), i["status"]),
         )
         if notice is not None:
             self.notify(notice)
@@ -227,6 +257,42 @@ class SubscriberDetailScreen(AdminScreen):
         if self.customer is None:
             return
         self.confirm(t("confirm.reveal", name=self.customer["name"]), self.reveal)
+
+    def action_focus_invoices(self) -> None:
+        """Move to the invoices table, to pick the invoice ``c`` makes a second copy of."""
+        table = self.query_one("#invoices", DataTable)
+        table.focus()
+        table.scroll_visible()
+
+    def action_second_copy(self) -> None:
+        """A second copy of the invoice under the cursor of the invoices table (the newest by default)."""
+        table = self.query_one("#invoices", DataTable)
+        if not self.invoices or not table.row_count:
+            return
+        row = self.invoices[min(table.cursor_row, len(self.invoices) - 1)]
+        ask_second_copy(self, row, lambda due: self.issue_second_copy(row["id"], due))
+
+    @work(thread=True, exit_on_error=False, group="detail-action")
+    def issue_second_copy(self, invoice_id: int, due: dt.date) -> None:
+        copy = admins.perform(self.admin, "invoice.edit", billing.second_copy, self.ctx, invoice_id, due)
+        self.call_ui(self.load, second_copy_notice(copy))
+
+    def action_delete(self) -> None:
+        self.confirm(t("confirm.delete", login=self.login), self.delete)
+
+    @work(thread=True, exit_on_error=False, group="detail-action")
+    def delete(self) -> None:
+        """Delete through the service layer, which refuses (one line, as a notification) a subscriber
+        who is online or has invoices or charges."""
+        admins.perform(self.admin, "subscriber.delete", subscribers.delete_subscriber, self.ctx, self.login)
+        self.call_ui(self.deleted)
+
+    def deleted(self) -> None:
+        self.notify(t("done.delete", login=self.login))
+        self.action_back()
+        refresh = getattr(self.app.screen, "action_refresh", None)
+        if callable(refresh):  # the list the subscriber was opened from
+            refresh()
 
     def start_action(self, name: str) -> None:
         if self.check_action(name, ()):

@@ -62,11 +62,14 @@ class TableScreen(AdminScreen):
         return self.rows[min(table.cursor_row, len(self.rows) - 1)]
 
     @work(thread=True, exit_on_error=False, group="table-action")
-    def perform(self, permission: str, function: Callable[..., Any], *args: Any, done: str = "", **kwargs: Any) -> None:
+    def perform(
+        self, permission: str, function: Callable[..., Any], *args: Any, done: str | Callable[[dict[str, Any]], str] = "", **kwargs: Any
+    ) -> None:
         """``function(ctx, *args, **kwargs)`` as this admin (:func:`admins.perform`), then ``done`` as a
-        notification (formatted with the result's fields) and a refresh."""
+        notification (a text formatted with the result's fields, or a function of the result) and a refresh."""
         result = admins.perform(self.admin, permission, function, self.ctx, *args, **kwargs)
         if done:
             values = result if isinstance(result, dict) else {}
-            self.call_ui(self.notify, done.format(**values, rows=len(values.get("outbox", []))))
+            notice = done(values) if callable(done) else done.format(**values, rows=len(values.get("outbox", [])))
+            self.call_ui(self.notify, notice)
         self.call_ui(self.action_refresh)
