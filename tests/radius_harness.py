@@ -7,6 +7,7 @@ RouterOS-shaped requests with the codec and the crypto helpers (PAP hiding, CHAP
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -278,6 +279,7 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.root,
+                start_new_session=True,  # its own process group: kill() takes forked --workers with it
             )
         deadline = time.monotonic() + timeout
         while not self.answers_status_server():
@@ -301,8 +303,13 @@ class ServerProcess:
             raise AssertionError(f"aaa serve did not stop within {timeout}s of SIGTERM") from None
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+        """SIGKILL to the server's whole process group, as a crash of the service would end it:
+        with ``--workers`` the forked workers go too, never left running after a failed test."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        if self.process.poll() is None:
             self.process.wait(timeout=10)
 
 
