@@ -31,7 +31,8 @@ async def test_login_with_good_password_opens_the_dashboard(demo):
         assert isinstance(app.screen, DashboardScreen)
         await wait_for(pilot, lambda: app.screen.query_one("#card-subscribers").lines)
         assert ("active", 23) in app.screen.query_one("#card-subscribers").lines
-        assert app.screen.query_one("#accepts").data[-1] == 1 and app.screen.query_one("#rejects").data[-1] == 2
+        # The last two minutes: a minute may turn between writing the rows and the dashboard's query.
+        assert sum(app.screen.query_one("#accepts").data[-2:]) == 1 and sum(app.screen.query_one("#rejects").data[-2:]) == 2
 
 
 @drive
