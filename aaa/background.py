@@ -265,9 +265,9 @@ class AuthLogWriter:
     (docs/performance.md).
     One batch is written at a time; rows that arrive meanwhile wait for the next one, so a slow
     database makes batches larger and commits fewer rather than piling up threads. ``aaa serve``
-    gives the writer a thread of its own at a lower CPU priority and a batch every 0.2 s: a
-    second's batch at 15,000 requests a second took 100-300 ms of that thread, during which the
-    reactor shared its core with it (docs/performance.md, "Hot path work (2026-12-03)").
+    gives the writer a thread of its own at a lower CPU priority and a batch every 0.5 s: a
+    second's batch at 15,000 requests a second took 100-300 ms of the thread pool, sharing the
+    reactor's core (and GIL) as an equal (docs/performance.md, "Hot path work (2026-12-03)").
 
     Bounded: at most ``limit`` rows wait. Beyond that (the database has fallen that far behind)
     a decision is not logged but counted in :attr:`dropped` (exported as ``aaa_auth_log_dropped``,

@@ -412,6 +412,21 @@ def test_the_periodic_purge_drops_a_bounded_number_of_entries_per_call(demo: Dem
     assert not h.server._dups and not h.server._expiry
 
 
+def test_duplicate_cache_keys_are_flat_tuples_of_plain_values(demo: Demo) -> None:
+    """No nested address tuple: a key of plain values is untracked by the collector's first young
+    pass whatever order it finds things in, so tens of thousands of them never reach the older
+    generations' collections."""
+    import gc
+
+    h = demo.harness()
+    h.send_auth(pap(pppoe("joao"), "joao2024"))
+    key, entry = next(iter(h.server._dups.items()))
+    assert key == (*NAS_ADDR, 1, key[-1]) and all(type(x) in (str, int, bytes) for x in key)
+    assert h.server._expiry[0][1] is key
+    gc.collect(0)
+    assert not gc.is_tracked(key) and not gc.is_tracked(entry)
+
+
 def test_a_key_forgotten_and_seen_again_keeps_its_new_window(demo: Demo) -> None:
     """An expiry queued for an earlier use of the same key must not cut the new window short."""
     plugin = StagePlugin()
