@@ -19,13 +19,14 @@ from typing import Any
 
 import pytest
 from conftest import make_settings
-from radius_harness import InlineReactor, ServerProcess, accounting, wait_for
+from radius_harness import SECRET, InlineReactor, ServerProcess, accounting, status_server, wait_for
 from sqlalchemy import select
 from test_accounting_durability import Client, DatabaseLock
 
 from aaa.context import Context, build_context
 from aaa.db.models import AcctSession
 from aaa.demo import load_demo
+from aaa.radius import codec
 from aaa.serve import ServeOptions, Service, replay_before_fork
 
 T0 = 1_780_000_000.0
@@ -156,6 +157,17 @@ def stats(port: int) -> dict[str, Any]:
         return dict(json.loads(reply.read()))
 
 
+def answers_status_server(sock: socket.socket, port: int) -> bool:
+    request = status_server()  # Identifier 200: none of the accounting requests below use it
+    sock.settimeout(0.5)
+    sock.sendto(request, ("127.0.0.1", port))
+    try:
+        reply = sock.recv(4096)
+    except TimeoutError:
+        return False
+    return codec.decode_reply(reply, request[4:20], SECRET) is not None
+
+
 @pytest.mark.slow
 def test_acknowledged_by_two_workers_then_killed_everything_is_in_sessions_and_the_index(
     tmp_path: Path, database_url: str
@@ -167,10 +179,12 @@ def test_acknowledged_by_two_workers_then_killed_everything_is_in_sessions_and_t
     server = ServerProcess(tmp_path, database_url)
     server.start("--workers", "2")
     assert server.process is not None
+    client = Client(server.acct_port)
+    client.sockets += [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(6)]  # more source ports: both workers
+    for sock in client.sockets:  # the worker each source port reaches is serving (a worker still loading would wait for the lock)
+        wait_for(lambda sock=sock: answers_status_server(sock, server.acct_port), timeout=30, what="both workers to serve")
     lock = DatabaseLock(database_url)  # the drainers cannot write: acknowledged records stay in the journals
     try:
-        client = Client(server.acct_port)
-        client.sockets += [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(6)]  # more source ports: both workers
         for i in range(40):
             sid = f"81a{i:05x}"
             client.sockets[i % 8].sendto(accounting("Start", sid, "joao" if i < 20 else f"user{i:05d}", identifier=i), ("127.0.0.1", server.acct_port))
@@ -183,7 +197,8 @@ def test_acknowledged_by_two_workers_then_killed_everything_is_in_sessions_and_t
                     reply = sock.recv(4096)
                 except TimeoutError:
                     break
-                acknowledged.append(client.pending.pop((index, reply[1]))[1])
+                if (index, reply[1]) in client.pending:  # not a late answer to a Status-Server above
+                    acknowledged.append(client.pending.pop((index, reply[1]))[1])
         workers = {p.parent.name for p in (tmp_path / "var" / "journal").glob("w*/*.jsonl") if p.stat().st_size}
         for pid in [*children(server.process.pid), server.process.pid]:
             os.kill(pid, signal.SIGKILL)
