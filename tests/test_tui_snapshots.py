@@ -6,9 +6,10 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+import tui_support
 from invoicing_support import billing_data_fixture  # noqa: F401  (fixture)
 from sqlalchemy import update
-from textual.worker import WorkerCancelled, WorkerFailed
+from textual.widgets import DataTable
 
 from aaa.db.models import AcctSession, AuthLog, SubscriberEvent
 from aaa.demo import load_demo
@@ -63,22 +64,16 @@ def billed_app(billing_data, fast_password_hashing, monkeypatch, actor):
     return AdminApp(billing_data, language="pt-BR")
 
 
-async def settle(pilot) -> None:
-    for _ in range(3):
-        try:
-            await pilot.app.workers.wait_for_complete()
-        except (WorkerCancelled, WorkerFailed):
-            pass
-        await pilot.pause()
-
-
 async def log_in(pilot) -> None:
-    pilot.app.screen.query_one("#username").value = "admin"
-    pilot.app.screen.query_one("#password").value = "admin123"
-    pilot.app.screen.query_one("#password").focus()
-    await pilot.press("enter")
-    await settle(pilot)
+    """Log in as the demo admin and wait until the dashboard shows its data; then drop the welcome
+    toast. (Waiting on the login worker alone was not enough on a loaded machine: the login's callback
+    could switch to the dashboard, with its toast, after the test had pushed the next screen.)"""
+    await tui_support.log_in(pilot)
+    await tui_support.wait_for(
+        pilot, lambda: isinstance(pilot.app.screen, dashboard.DashboardScreen) and pilot.app.screen.query_one("#card-nas").lines
+    )
     pilot.app.clear_notifications()
+    await tui_support.settle(pilot)
 
 
 def test_login_screen(app, snap_compare):
@@ -89,7 +84,7 @@ def test_plans_screen_with_subscriber_counts(app, snap_compare):
     async def go(pilot):
         await log_in(pilot)
         await pilot.press("5")
-        await settle(pilot)
+        await tui_support.wait_for(pilot, lambda: pilot.app.screen.query_one(DataTable).row_count > 0)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=go)
 
@@ -97,7 +92,6 @@ def test_plans_screen_with_subscriber_counts(app, snap_compare):
 def test_dashboard_with_invoices_and_nas_cards(billed_app, snap_compare):
     async def go(pilot):
         await log_in(pilot)
-        await settle(pilot)
 
     assert snap_compare(billed_app, terminal_size=(120, 40), run_before=go)
 
@@ -108,6 +102,13 @@ def test_subscriber_detail_with_sessions_and_invoices(billed_app, snap_compare):
 
         await log_in(pilot)
         pilot.app.push_screen(SubscriberDetailScreen("maria"))
-        await settle(pilot)
+        await tui_support.wait_for(pilot, lambda: detail_filled(pilot.app.screen))
 
     assert snap_compare(billed_app, terminal_size=(120, 40), run_before=go)
+
+
+def detail_filled(screen) -> bool:
+    """The detail screen shows Maria's data: her history, session and invoice rows."""
+    return bool(getattr(screen, "data", None)) and all(
+        screen.query_one(f"#{table}", DataTable).row_count > 0 for table in ("history", "sessions", "invoices")
+    )
