@@ -29,6 +29,7 @@ from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
 from aaa import acct_writer
+from aaa.apply_process import ApplyProcess
 from aaa.db.models import JobLease, utcnow
 from aaa.journal import (
     DeadLetterFile,
@@ -134,7 +135,7 @@ class AccountingDrainer:
     def __init__(self, reactor: Any, pool: ThreadPool, journal: Journal, engine: Engine,
                  on_result: Callable[[acct_writer.ApplyResult], None], *, interval: float = 0.2,
                  batch_size: int = BATCH_SIZE, dead_letters: DeadLetterFile | None = None,
-                 mark: Callable[[], int] | None = None) -> None:  # fmt: skip
+                 mark: Callable[[], int] | None = None, process: ApplyProcess | None = None) -> None:  # fmt: skip
         self._reactor = reactor
         self._pool = pool
         self.journal = journal
@@ -146,6 +147,7 @@ class AccountingDrainer:
         self.batch_size = batch_size
         self.dead_letters = dead_letters
         self._mark = mark
+        self.process = process
         self._marks: list[tuple[int, int]] = []  # (sealed segment number, mark() when it was sealed)
         if mark is not None:
             journal.on_seal = self._sealed
@@ -156,15 +158,20 @@ class AccountingDrainer:
         self.rejected = 0
 
     def start(self) -> None:
+        if self.process is not None:
+            self.process.start()
         self._loop.start(self._interval, now=False)
 
     def stop(self) -> Deferred[Any]:
-        """Stop the timer; fires after a last drain of everything sealed (the one running, then one more)."""
+        """Stop the timer; fires after a last drain of everything sealed (the one running, then one
+        more), and the apply process, if any, has exited."""
         if self._loop.running:
             self._loop.stop()
-        if self._running is not None:
-            return self._running.addBoth(lambda _: self.drain())
-        return self.drain()
+        d = self._running.addBoth(lambda _: self.drain()) if self._running is not None else self.drain()
+        if self.process is not None:
+            process = self.process
+            d.addBoth(lambda outcome: deferToThreadPool(self._reactor, self._pool, process.close).addCallback(lambda _: outcome))
+        return d
 
     def _sealed(self, number: int) -> None:
         assert self._mark is not None
@@ -173,13 +180,20 @@ class AccountingDrainer:
     def drain_blocking(self, segments: list[Path] | None = None) -> acct_writer.ApplyResult:
         """Apply ``segments`` (default: every sealed one) now, on this thread; raises if the database
         fails (start-up replay, tests)."""
-        result, error = self._apply(self.journal.sealed() if segments is None else segments)
+        result, error = self._count(*apply_segments(
+            self._engine, self.journal.sealed() if segments is None else segments, batch_size=self.batch_size,
+            dead_letters=self.dead_letters,
+        ))  # fmt: skip
         if error is not None:
             raise error
         return result
 
     def _apply(self, segments: list[Path]) -> tuple[acct_writer.ApplyResult, BaseException | None]:
-        result, error = apply_segments(self._engine, segments, batch_size=self.batch_size, dead_letters=self.dead_letters)
+        if self.process is not None:
+            return self._count(*self.process.apply(segments))
+        return self._count(*apply_segments(self._engine, segments, batch_size=self.batch_size, dead_letters=self.dead_letters))
+
+    def _count(self, result: acct_writer.ApplyResult, error: BaseException | None) -> tuple[acct_writer.ApplyResult, BaseException | None]:
         self.applied += result.applied
         self.fitted += result.fitted
         self.rejected += result.rejected

@@ -46,6 +46,8 @@ class AccountingSettings:
     commit_interval_ms: int = 1
     batch_size: int = 20000
     dead_letter_file: str = "var/accounting-dead-letter.jsonl"
+    apply_in_process: bool = True
+    apply_nice: int = 5
     missed_interims_before_stale: int = 3
     default_interim_interval: int = 300
 

@@ -41,6 +41,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from aaa import acct_writer
+from aaa.apply_process import ApplyProcess
 from aaa.background import AccountingDrainer, AuthLogWriter, JobRunner, lower_thread_priority, replay_journals
 from aaa.cache import Cache
 from aaa.cache_sync import FOLLOW_SECONDS, CacheSync
@@ -127,8 +128,15 @@ class Service:
         folder = self.journal_root / f"w{options.index}" if options.workers > 1 else self.journal_root
         self.journal = Journal(folder, reactor, self.pool, commit_interval=settings.accounting.commit_interval_ms / 1000)
         self.online = OnlineIndex()
-        # Other processes write sessions too: rebuild the online index from the database now and then.
-        self.resync_online = options.workers > 1 or context.engine.dialect.name != "sqlite"
+        accounting = settings.accounting
+        dead_letters = DeadLetterFile(settings.path(accounting.dead_letter_file))
+        apply_process = ApplyProcess(
+            context.engine.url.render_as_string(hide_password=False), batch_size=accounting.batch_size,
+            dead_letters=dead_letters.path, nice=accounting.apply_nice,
+        ) if accounting.apply_in_process else None  # fmt: skip
+        # Other processes write sessions too (or the results of a batch whose apply process died are
+        # lost to us): rebuild the online index from the database now and then.
+        self.resync_online = options.workers > 1 or context.engine.dialect.name != "sqlite" or apply_process is not None
         if self.resync_online:
             self.online.track()
         # The auth log has a thread of its own, run at a lower priority (see AuthLogWriter).
@@ -141,8 +149,8 @@ class Service:
             default_interim=settings.accounting.default_interim_interval,
         )  # fmt: skip
         self.drainer = AccountingDrainer(
-            reactor, self.pool, self.journal, context.engine, self._applied, batch_size=settings.accounting.batch_size,
-            dead_letters=DeadLetterFile(settings.path(settings.accounting.dead_letter_file)), mark=lambda: self.online.seq,
+            reactor, self.pool, self.journal, context.engine, self._applied, batch_size=accounting.batch_size,
+            dead_letters=dead_letters, mark=lambda: self.online.seq, process=apply_process,
         )  # fmt: skip
         self.jobs = JobRunner(reactor, self.pool, context)
         self.outbox_worker: Any = None

@@ -81,6 +81,8 @@ def services() -> Iterator[list[Service]]:
         for sock in service._sockets:
             sock.close()
         service.journal.close()
+        if service.drainer.process is not None:
+            service.drainer.process.close()
 
 
 def service(ctx: Context, made: list[Service], workers: int = 1, index: int = 0) -> Service:

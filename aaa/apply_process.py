@@ -1,0 +1,182 @@
+"""The accounting drainer's database work, in a process of its own.
+
+``aaa serve`` acknowledges an Accounting-Request once its record is in the journal (fsync'd); what
+applies the journal to ``sessions`` is background work. In a thread of the server it costs the
+reactor twice: its Python (reading segments, folding records, the database client's encoding)
+takes the GIL from the reactor, and it runs at the reactor's priority. Here it runs in a child
+process (``python -m aaa.apply_process``) at a lower priority (``[accounting] apply_nice``): the
+reactor keeps the GIL to itself, and when both want the same core the scheduler favours the
+reactor; the child catches up as soon as the burst ends (docs/performance.md, "Accounting in a
+process of its own").
+
+The protocol is a socket pair carrying pickled messages (:mod:`multiprocessing.connection`):
+
+* parent → child, first: ``{"url": ..., "batch_size": ..., "dead_letters": path or None, "nice": n}``
+  (the URL, which may hold a password, never goes on a command line);
+* parent → child: a list of segment paths (oldest first) to apply, or ``None`` to exit;
+* child → parent, per list: ``(ApplyResult, error or None, log lines)``, where the error is the
+  one-line description of a database failure part way (the segments not applied stay in place)
+  and the log lines are what the child logged meanwhile, which the parent logs as its own.
+
+The child ignores SIGINT and SIGTERM (the parent drains the journal a last time when stopping,
+and needs the child for that); it exits on ``None`` or when the parent's end closes, and on Linux
+the kernel kills it when the parent dies (``PR_SET_PDEATHSIG``), so that a restarted server never
+replays the journal while an orphan of the old one is still applying it. If the child dies, the next apply starts a new one: applying is idempotent and a segment is
+deleted only after its records are committed, so nothing is lost or counted twice.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from twisted.logger import Logger, LogLevel, formatEvent, globalLogPublisher
+
+from aaa import acct_writer
+from aaa.journal import DeadLetterFile
+
+log = Logger()
+
+class ApplyProcessError(Exception):
+    """The child could not apply (the database failed part way, or the child died)."""
+
+
+class ApplyProcess:
+    """The parent's handle on the child. :meth:`apply` blocks (call it from a pool thread); one
+    call at a time is enforced with a lock."""
+
+    def __init__(self, url: str, *, batch_size: int, dead_letters: Path | None, nice: int = 5) -> None:
+        self._config = {"url": url, "batch_size": batch_size, "dead_letters": str(dead_letters) if dead_letters else None, "nice": nice}
+        self._lock = threading.Lock()
+        self._child: subprocess.Popen[bytes] | None = None
+        self._conn: Connection | None = None
+        self.starts = 0
+        """Children started so far (more than one: a child died and was replaced)."""
+
+    @property
+    def pid(self) -> int | None:
+        return self._child.pid if self._child is not None else None
+
+    def start(self) -> None:
+        """Start the child now (it imports and connects while the server starts up)."""
+        with self._lock:
+            self._ensure()
+
+    def _ensure(self) -> Connection:
+        if self._conn is not None and self._child is not None and self._child.poll() is None:
+            return self._conn
+        self._discard()
+        ours, theirs = socket.socketpair()
+        try:
+            self._child = subprocess.Popen(
+                [sys.executable, "-m", "aaa.apply_process", str(theirs.fileno()), str(os.getpid())],
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        finally:
+            theirs.close()
+        self._conn = Connection(ours.detach())
+        self._conn.send(self._config)
+        self.starts += 1
+        return self._conn
+
+    def _discard(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._child is not None:
+            if self._child.poll() is None:
+                self._child.kill()
+            self._child.wait()
+            self._child = None
+
+    def apply(self, segments: list[Path]) -> tuple[acct_writer.ApplyResult, BaseException | None]:
+        """Apply ``segments`` in the child: what was committed, and the error when the database (or
+        the child) failed part way."""
+        with self._lock:
+            try:
+                conn = self._ensure()
+                conn.send([str(p) for p in segments])
+                result, error, lines = conn.recv()
+            except (OSError, EOFError):
+                self._discard()
+                return acct_writer.ApplyResult(), ApplyProcessError("the accounting apply process ended")
+        for level, text in lines:
+            log.emit(LogLevel.levelWithName(level), "{text}", text=text)
+        return result, None if error is None else ApplyProcessError(error)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Ask the child to exit after its current work; kill it if it has not within ``timeout``."""
+        with self._lock:
+            if self._conn is not None and self._child is not None:
+                try:
+                    self._conn.send(None)
+                    self._child.wait(timeout)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+            self._discard()
+
+
+# --- the child --------------------------------------------------------------------------------------
+
+
+def _serve(conn: Connection) -> None:
+    from aaa.background import apply_segments
+    from aaa.db.engine import make_engine
+    from aaa.journal import describe_error
+
+    config: dict[str, Any] = conn.recv()
+    if config["nice"]:
+        os.nice(config["nice"])
+    lines: list[tuple[str, str]] = []
+    observer: Any = lambda event: lines.append((event["log_level"].name, formatEvent(event)))  # noqa: E731
+    globalLogPublisher.addObserver(observer)
+    engine = make_engine(config["url"], pool_size=1)
+    dead_letters = DeadLetterFile(Path(config["dead_letters"])) if config["dead_letters"] else None
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except EOFError:
+                return
+            if message is None:
+                return
+            result, error = apply_segments(engine, [Path(p) for p in message], batch_size=config["batch_size"], dead_letters=dead_letters)
+            conn.send((result, None if error is None else describe_error(error), lines[:]))
+            lines.clear()
+    finally:
+        engine.dispose()
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: SIGKILL this process when the thread that started it ends (its parent dying)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(0)
+
+
+def main(argv: list[str]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _die_with_parent(int(argv[1]))
+    conn = Connection(int(argv[0]))
+    try:
+        _serve(conn)
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        pass
+    finally:
+        conn.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
