@@ -44,6 +44,7 @@ from aaa.journal import DeadLetterFile
 
 log = Logger()
 
+
 class ApplyProcessError(Exception):
     """The child could not apply (the database failed part way, or the child died)."""
 
@@ -70,6 +71,9 @@ class ApplyProcess:
             self._ensure()
 
     def _ensure(self) -> Connection:
+        # A replacement is started from the pool thread that found the child gone; the kernel's
+        # parent-death signal follows the thread that started the child, and the pool's threads
+        # live as long as the server.
         if self._conn is not None and self._child is not None and self._child.poll() is None:
             return self._conn
         self._discard()
@@ -86,15 +90,18 @@ class ApplyProcess:
         self.starts += 1
         return self._conn
 
-    def _discard(self) -> None:
+    def _discard(self) -> int | None:
+        """Close our end and reap the child (killing it if it still runs); its exit code."""
+        code = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
         if self._child is not None:
             if self._child.poll() is None:
                 self._child.kill()
-            self._child.wait()
+            code = self._child.wait()
             self._child = None
+        return code
 
     def apply(self, segments: list[Path]) -> tuple[acct_writer.ApplyResult, BaseException | None]:
         """Apply ``segments`` in the child: what was committed, and the error when the database (or
@@ -105,8 +112,8 @@ class ApplyProcess:
                 conn.send([str(p) for p in segments])
                 result, error, lines = conn.recv()
             except (OSError, EOFError):
-                self._discard()
-                return acct_writer.ApplyResult(), ApplyProcessError("the accounting apply process ended")
+                code = self._discard()
+                return acct_writer.ApplyResult(), ApplyProcessError(f"the accounting apply process ended (exit code {code})")
         for level, text in lines:
             log.emit(LogLevel.levelWithName(level), "{text}", text=text)
         return result, None if error is None else ApplyProcessError(error)
