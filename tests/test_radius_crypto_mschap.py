@@ -8,6 +8,7 @@ appendix B.2 (MS-CHAPv1 hash example, password "MyPw").
 from __future__ import annotations
 
 import itertools
+import random
 
 import pytest
 
@@ -201,29 +202,31 @@ def test_mschap2_authenticate_with_precomputed_nt_keys() -> None:
     assert mschap2_authenticate(mschap2_response_attribute(), AUTH_CHALLENGE, USER, nt_keys("clientpass")) is None
 
 
-def test_des_schedules_are_kept_for_a_bounded_number_of_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The table of DES ciphers never outgrows its bound, and answers stay right after eviction."""
-    from aaa.radius import mschap
+def test_libcrypto_md4_and_des_agree_with_pycryptodome() -> None:
+    """The ctypes path (Debian's libcrypto) gives pycryptodome's answers, on many inputs."""
+    from aaa.radius import legacy_crypto
 
-    monkeypatch.setattr(mschap, "_CIPHERS", {})
-    monkeypatch.setattr(mschap, "_CIPHERS_MAX", 2)
-    for password in ("one", "two", "three", PASSWORD):
-        nt_keys(password).challenge_response(b"12345678")
-        assert len(mschap._CIPHERS) <= 2
-    accept = mschap2_authenticate(mschap2_response_attribute(), AUTH_CHALLENGE, USER, nt_keys(PASSWORD))
-    assert accept is not None and accept.success[1:] == AUTHENTICATOR_RESPONSE
-    assert nt_keys("one").challenge_response(b"12345678") == challenge_response(b"12345678", nt_password_hash("one"))
+    found = legacy_crypto._libcrypto()
+    if found is None:
+        pytest.skip("no libcrypto with MD4 and DES here; pycryptodome is in use")
+    assert legacy_crypto.BACKEND == "libcrypto"
+    md4, des_ecb = found
+    rng = random.Random(2759)
+    for size in (0, 1, 15, 16, 55, 56, 64, 200):
+        data = rng.randbytes(size)
+        assert md4(data) == legacy_crypto._pycryptodome_md4(data)
+    for count in (1, 2, 3) * 70:
+        keys, block = [rng.randbytes(8) for _ in range(count)], rng.randbytes(8)
+        assert des_ecb(keys, block) == legacy_crypto._pycryptodome_des_ecb(keys, block)
 
 
-def test_des_falls_back_to_pycryptodome_where_openssl_refuses_des(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A FIPS OpenSSL without DES: the same RFC answers through pycryptodome."""
-    from aaa.radius import mschap
+def test_the_rfc_answers_hold_with_the_pycryptodome_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where libcrypto lacks MD4 or DES (a FIPS build, another platform): the same RFC 2759 answers."""
+    from aaa.radius import legacy_crypto
 
-    def refused(key: bytes) -> None:
-        raise ValueError("unsupported cipher")
-
-    monkeypatch.setattr(mschap, "_CIPHERS", {})
-    monkeypatch.setattr(mschap, "TripleDES", refused)
+    monkeypatch.setattr(legacy_crypto, "md4", legacy_crypto._pycryptodome_md4)
+    monkeypatch.setattr(legacy_crypto, "des_ecb", legacy_crypto._pycryptodome_des_ecb)
+    assert nt_password_hash(PASSWORD) == PASSWORD_HASH
     accept = mschap2_authenticate(mschap2_response_attribute(), AUTH_CHALLENGE, USER, nt_keys(PASSWORD))
     assert accept is not None and accept.success[1:] == AUTHENTICATOR_RESPONSE
 
