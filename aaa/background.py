@@ -308,6 +308,11 @@ class AuthLogWriter:
             "INSERT INTO auth_log (at, login, nas_id, result, method, reason, calling_station_id) "
             f"VALUES ({', '.join([mark] * 7)})"
         )
+        # PostgreSQL: binary COPY, which costs the server a fraction of a row-by-row insert
+        # (executemany in pipeline mode is still one INSERT a row for the backend).
+        self._copy = None if engine.dialect.name != "postgresql" else (
+            "COPY auth_log (at, login, nas_id, result, method, reason, calling_station_id) FROM STDIN (FORMAT BINARY)"
+        )  # fmt: skip
         self._timestamp: Callable[[float], Any] = _sqlite_timestamp if sqlite else _aware_timestamp
         self._failing = False
         self.dropped = 0
@@ -377,17 +382,28 @@ class AuthLogWriter:
         """One batch, one transaction (runs on the pool; one batch at a time)."""
         stamp = self._timestamp
         values = [
-            (stamp(r[0]), r[1][:128], r[2], r[3], r[4], r[5][:255] if r[5] else None, r[6]) for r in rows
-        ]
+            (stamp(r[0]), r[1][:128], r[2], r[3], r[4], r[5][:255] if r[5] else None, r[6][:64] if r[6] else None)
+            for r in rows
+        ]  # fmt: skip
         if self._connection is None:
             self._connection = self._engine.raw_connection()
         connection = self._connection
         try:
-            cursor = connection.cursor()
-            try:
-                cursor.executemany(self._sql, values)
-            finally:
-                cursor.close()
+            if self._copy is not None:
+                cursor = connection.driver_connection.cursor()
+                try:
+                    with cursor.copy(self._copy) as copy:
+                        copy.set_types(_AUTH_LOG_TYPES)
+                        for row in values:
+                            copy.write_row(row)
+                finally:
+                    cursor.close()
+            else:
+                cursor = connection.cursor()
+                try:
+                    cursor.executemany(self._sql, values)
+                finally:
+                    cursor.close()
             connection.commit()
         except Exception:
             self._close()  # a broken connection is not reused; the next batch opens a new one
@@ -405,6 +421,7 @@ class AuthLogWriter:
                 log.debug("auth log: closing the connection failed: {error}", error=str(exc)[:200])
 
 
+_AUTH_LOG_TYPES = ["timestamptz", "text", "int4", "text", "text", "text", "text"]
 _SECOND_CACHE: dict[int, str] = {}
 
 
