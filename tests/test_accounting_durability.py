@@ -29,8 +29,9 @@ pytestmark = pytest.mark.slow
 SESSIONS = 250  # a Start and a Stop each: 500 records
 
 
-@pytest.fixture
-def server(tmp_path: Path, database_url: str) -> Iterator[ServerProcess]:
+@pytest.fixture(name="server")
+def server_fixture(tmp_path: Path, database_url: str) -> Iterator[ServerProcess]:
+    """``aaa serve`` (not started) on the demo data without subscribers; killed after the test."""
     settings = make_settings(tmp_path, database_url, security={"key_file": str(tmp_path / "var" / "aaa.key")})
     ctx = build_context(settings)
     load_demo(ctx, count=0)

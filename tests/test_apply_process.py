@@ -20,7 +20,7 @@ import pytest
 from conftest import make_settings
 from radius_harness import ServerProcess, accounting, wait_for
 from sqlalchemy import select
-from test_accounting_durability import Client
+from test_accounting_durability import Client, server_fixture  # noqa: F401  (fixture)
 from twisted.logger import globalLogPublisher
 
 from aaa.apply_process import ApplyProcess
@@ -160,17 +160,6 @@ def test_the_child_dies_with_its_parent(database_url: str, tmp_path: Path) -> No
         parent.kill()
         parent.wait()
     wait_for(lambda: not alive(child), timeout=10, what="the apply process to end with its parent")
-
-
-@pytest.fixture
-def server(tmp_path: Path, database_url: str) -> Iterator[ServerProcess]:
-    settings = make_settings(tmp_path, database_url, security={"key_file": str(tmp_path / "var" / "aaa.key")})
-    ctx = build_context(settings)
-    load_demo(ctx, count=0)
-    ctx.close()
-    proc = ServerProcess(tmp_path, database_url)
-    yield proc
-    proc.kill()
 
 
 def apply_children(pid: int) -> list[int]:
