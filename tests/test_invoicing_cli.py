@@ -81,6 +81,22 @@ def test_pay_show_second_copy_and_overdue_from_the_cli(config, december, capsys)
     assert [row["id"] for row in json.loads(capsys.readouterr().out)] == [int(joao)]
 
 
+def test_invoice_summary_counts_open_and_overdue_with_what_is_still_owed(config, december, capsys):
+    aaa(config, "invoice", "pay", str(december["joao"]["id"]), "--amount", "50,00", "--date", "2026-12-05")
+    aaa(config, "billing", "overdue", "--date", "2026-12-14")  # Maria's is overdue; João's not yet due
+    capsys.readouterr()
+    aaa(config, "invoice", "summary", "--json")
+    summary = json.loads(capsys.readouterr().out)
+    maria, joao = december["maria"], december["joao"]
+    assert summary["enabled"] is True
+    assert summary["overdue"] == {"count": 1, "amount": maria["amount"], "balance": maria["amount"], "earliest_due_date": maria["due_date"]}
+    assert summary["open"]["count"] == 1 and summary["open"]["earliest_due_date"] == joao["due_date"]
+    assert Decimal(summary["open"]["balance"]) == Decimal(joao["amount"]) - Decimal("50.00")
+    aaa(config, "invoice", "summary")
+    text = capsys.readouterr().out
+    assert "overdue" in text and maria["amount"] in text and maria["due_date"] in text
+
+
 def test_billing_import_return_from_the_cli(config, december, tmp_path, capsys):
     from billing import cnab240
 

@@ -157,7 +157,7 @@ def charge_remove(app: App, charge_id: str) -> None:
 
 @click.group("invoice")
 def invoice_group() -> None:
-    """Invoices: list, show, pay, document, second copy, cancel."""
+    """Invoices: list, show, summary, pay, document, second copy, cancel."""
 
 
 @invoice_group.command("list")
@@ -171,6 +171,19 @@ def invoice_list(app: App, status: str | None, customer: str | None, login: str 
     """List invoices, newest first."""
     rows = service.list_invoices(app.context(), status=status, customer=customer, login=login, cycle=cycle)
     emit(rows, as_json, columns=INVOICE_COLUMNS)
+
+
+@invoice_group.command("summary")
+@json_option
+@pass_app
+def invoice_summary(app: App, as_json: bool) -> None:
+    """Open and overdue invoices: how many, face value, still owed, earliest due date."""
+    data = service.invoice_summary(app.context())
+    if as_json:
+        emit(data, True)
+        return
+    rows = [{"status": status, **data[status]} for status in service.PENDING]
+    emit(rows, False, columns=("status", "count", "amount", "balance", "earliest_due_date"))
 
 
 @invoice_group.command("show")
