@@ -49,6 +49,10 @@ class ApplyProcessError(Exception):
     """The child could not apply (the database failed part way, or the child died)."""
 
 
+class ApplyProcessEnded(ApplyProcessError):
+    """The child died during an apply: what it committed of that batch was never reported."""
+
+
 class ApplyProcess:
     """The parent's handle on the child. :meth:`apply` blocks (call it from a pool thread); one
     call at a time is enforced with a lock."""
@@ -113,7 +117,7 @@ class ApplyProcess:
                 result, error, lines = conn.recv()
             except (OSError, EOFError):
                 code = self._discard()
-                return acct_writer.ApplyResult(), ApplyProcessError(f"the accounting apply process ended (exit code {code})")
+                return acct_writer.ApplyResult(), ApplyProcessEnded(f"the accounting apply process ended (exit code {code})")
         for level, text in lines:
             log.emit(LogLevel.levelWithName(level), "{text}", text=text)
         return result, None if error is None else ApplyProcessError(error)

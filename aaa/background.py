@@ -29,7 +29,7 @@ from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
 from aaa import acct_writer
-from aaa.apply_process import ApplyProcess
+from aaa.apply_process import ApplyProcess, ApplyProcessEnded
 from aaa.db.models import JobLease, utcnow
 from aaa.journal import (
     DeadLetterFile,
@@ -135,7 +135,8 @@ class AccountingDrainer:
     def __init__(self, reactor: Any, pool: ThreadPool, journal: Journal, engine: Engine,
                  on_result: Callable[[acct_writer.ApplyResult], None], *, interval: float = 0.2,
                  batch_size: int = BATCH_SIZE, dead_letters: DeadLetterFile | None = None,
-                 mark: Callable[[], int] | None = None, process: ApplyProcess | None = None) -> None:  # fmt: skip
+                 mark: Callable[[], int] | None = None, process: ApplyProcess | None = None,
+                 on_unreported: Callable[[], Any] | None = None) -> None:  # fmt: skip
         self._reactor = reactor
         self._pool = pool
         self.journal = journal
@@ -148,6 +149,7 @@ class AccountingDrainer:
         self.dead_letters = dead_letters
         self._mark = mark
         self.process = process
+        self._on_unreported = on_unreported
         self._marks: list[tuple[int, int]] = []  # (sealed segment number, mark() when it was sealed)
         if mark is not None:
             journal.on_seal = self._sealed
@@ -244,6 +246,8 @@ class AccountingDrainer:
             log.warn("accounting: cannot write to the database ({error}); records stay in the journal and are retried",
                      error=describe_error(error))  # fmt: skip
             self._failing = True
+        if isinstance(error, ApplyProcessEnded) and self._on_unreported is not None:
+            self._on_unreported()  # the dead child may have committed part of the batch, unreported
         self._on_result(result)  # what was committed before a failure counts too
 
     def _failed(self, failure: Any) -> None:

@@ -134,10 +134,11 @@ class Service:
             context.engine.url.render_as_string(hide_password=False), batch_size=accounting.batch_size,
             dead_letters=dead_letters.path, nice=accounting.apply_nice,
         ) if accounting.apply_in_process else None  # fmt: skip
-        # Other processes write sessions too (or the results of a batch whose apply process died are
-        # lost to us): rebuild the online index from the database now and then.
-        self.resync_online = options.workers > 1 or context.engine.dialect.name != "sqlite" or apply_process is not None
-        if self.resync_online:
+        # Other processes write sessions too: rebuild the online index from the database now and then.
+        # With an apply process, also once after it died during a batch: what it committed of that
+        # batch (a close it inferred, say) was never reported back (see _applied).
+        self.resync_online = options.workers > 1 or context.engine.dialect.name != "sqlite"
+        if self.resync_online or apply_process is not None:
             self.online.track()
         # The auth log has a thread of its own, run at a lower priority (see AuthLogWriter).
         self.auth_log_pool = ThreadPool(1, 1, "aaa-auth-log")
@@ -151,7 +152,9 @@ class Service:
         self.drainer = AccountingDrainer(
             reactor, self.pool, self.journal, context.engine, self._applied, batch_size=accounting.batch_size,
             dead_letters=dead_letters, mark=lambda: self.online.seq, process=apply_process,
+            on_unreported=self._unreported_batch,
         )  # fmt: skip
+        self._resync_after_drain = False
         self.jobs = JobRunner(reactor, self.pool, context)
         self.outbox_worker: Any = None
         self._refreshing: Deferred[bool] | None = None
@@ -337,12 +340,18 @@ class Service:
         d.addCallbacks(lambda built: self.online.replace(built, since), failed)
         return d
 
+    def _unreported_batch(self) -> None:
+        self._resync_after_drain = True
+
     def _applied(self, result: acct_writer.ApplyResult) -> None:
         """After the drainer committed: keep the online index true and tell plugins."""
         for s in result.stopped:
             self.online.stopped(s["login"], s["nas_id"], s["acct_session_id"])
         if result.mark is not None:
             self.online.applied(result.mark)
+            if self._resync_after_drain:  # everything up to the mark is in the database now, reported or not
+                self._resync_after_drain = False
+                self._resync_online()
         events = [("aaa_session_started", {"session": s}) for s in result.started]
         events += [("aaa_session_stopped", {"session": s}) for s in result.stopped]
         if events and (self.context.pm.hook.aaa_session_started.get_hookimpls() or self.context.pm.hook.aaa_session_stopped.get_hookimpls()):

@@ -220,3 +220,51 @@ def test_acknowledged_by_two_workers_then_killed_everything_is_in_sessions_and_t
     finally:
         check.close()
     assert server.stop() == 0
+
+
+class DiesOnce:
+    """An apply process that commits its first batch and dies before answering (the server gets
+    "ended"); later batches apply and answer normally."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.calls = 0
+
+    def start(self) -> None:
+        pass
+
+    def apply(self, segments: list[Path]) -> tuple[Any, BaseException | None]:
+        from aaa import acct_writer
+        from aaa.apply_process import ApplyProcessEnded
+        from aaa.background import apply_segments
+
+        self.calls += 1
+        result, error = apply_segments(self.engine, segments)
+        if self.calls == 1:
+            return acct_writer.ApplyResult(), ApplyProcessEnded("the accounting apply process ended (exit code -9)")
+        return result, error
+
+    def close(self) -> None:
+        pass
+
+
+def test_after_the_apply_process_died_during_a_batch_the_online_index_is_resynced(
+    ctx: Context, settings: Any, demo: int, services: list[Service]
+) -> None:
+    """A RouterOS Start with a new reboot counter closes the NAS's older sessions in the database;
+    the index learns it from the drainer's report. The child that committed it died before
+    reporting, so once the journal is applied the index is rebuilt from the database - with one
+    process on SQLite too, where there are no periodic resyncs."""
+    worker = service(ctx, services)
+    worker.prepare()
+    dying = DiesOnce(ctx.engine)
+    worker.drainer.process = dying  # type: ignore[assignment]
+    for login, sid, at in (("maria", "81a00001", T0), ("joao", "81b00001", T0 + 10)):
+        worker.journal.append({"t": "start", "nas": demo, "sid": sid, "login": login, "at": at})
+        worker.online.started(login, demo, sid, at)  # what the acknowledgement does
+    worker.reactor.advance(1)  # the group commit
+    worker.drainer.drain()  # committed, never reported
+    assert dying.calls == 1 and stored(ctx)["81a00001"] == (False, "NAS-Reboot")
+    assert worker.online.count("maria") == 1 and worker.online.resyncs == 0
+    worker.drainer.drain()  # nothing left to apply: the index is told everything is in the database
+    assert (worker.online.count("maria"), worker.online.count("joao"), worker.online.resyncs) == (0, 1, 1)
