@@ -21,8 +21,9 @@ The protocol is a socket pair carrying pickled messages (:mod:`multiprocessing.c
 The child ignores SIGINT and SIGTERM (the parent drains the journal a last time when stopping,
 and needs the child for that); it exits on ``None`` or when the parent's end closes, and on Linux
 the kernel kills it when the parent dies (``PR_SET_PDEATHSIG``), so that a restarted server never
-replays the journal while an orphan of the old one is still applying it. If the child dies, the next apply starts a new one: applying is idempotent and a segment is
-deleted only after its records are committed, so nothing is lost or counted twice.
+replays the journal while an orphan of the old one is still applying it. If the child dies, the
+next apply starts a new one: applying is idempotent and a segment is deleted only after its
+records are committed, so nothing is lost or counted twice.
 """
 
 from __future__ import annotations

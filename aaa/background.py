@@ -182,10 +182,7 @@ class AccountingDrainer:
     def drain_blocking(self, segments: list[Path] | None = None) -> acct_writer.ApplyResult:
         """Apply ``segments`` (default: every sealed one) now, on this thread; raises if the database
         fails (start-up replay, tests)."""
-        result, error = self._count(*apply_segments(
-            self._engine, self.journal.sealed() if segments is None else segments, batch_size=self.batch_size,
-            dead_letters=self.dead_letters,
-        ))  # fmt: skip
+        result, error = self._apply_here(self.journal.sealed() if segments is None else segments)
         if error is not None:
             raise error
         return result
@@ -193,6 +190,10 @@ class AccountingDrainer:
     def _apply(self, segments: list[Path]) -> tuple[acct_writer.ApplyResult, BaseException | None]:
         if self.process is not None:
             return self._count(*self.process.apply(segments))
+        return self._apply_here(segments)
+
+    def _apply_here(self, segments: list[Path]) -> tuple[acct_writer.ApplyResult, BaseException | None]:
+        """Apply in this process, on the calling thread."""
         return self._count(*apply_segments(self._engine, segments, batch_size=self.batch_size, dead_letters=self.dead_letters))
 
     def _count(self, result: acct_writer.ApplyResult, error: BaseException | None) -> tuple[acct_writer.ApplyResult, BaseException | None]:

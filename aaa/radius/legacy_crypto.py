@@ -23,7 +23,7 @@ from typing import Any
 from Crypto.Cipher import DES
 from Crypto.Hash import MD4
 
-_SCHEDULE_SIZE = 128  # sizeof(DES_key_schedule): 16 rounds of two 32-bit words, with room to spare
+_SCHEDULE_SIZE = 128  # sizeof(DES_key_schedule): 16 round keys of two 32-bit words
 _ENCRYPT = 1
 
 
