@@ -210,14 +210,19 @@ def test_libcrypto_md4_and_des_agree_with_pycryptodome() -> None:
     if found is None:
         pytest.skip("no libcrypto with MD4 and DES here; pycryptodome is in use")
     assert legacy_crypto.BACKEND == "libcrypto"
-    md4, des_ecb = found
+    md4, des_ecb, des_prepare, des_ecb_prepared = found
     rng = random.Random(2759)
     for size in (0, 1, 15, 16, 55, 56, 64, 200):
         data = rng.randbytes(size)
         assert md4(data) == legacy_crypto._pycryptodome_md4(data)
     for count in (1, 2, 3) * 70:
         keys, block = [rng.randbytes(8) for _ in range(count)], rng.randbytes(8)
-        assert des_ecb(keys, block) == legacy_crypto._pycryptodome_des_ecb(keys, block)
+        expected = legacy_crypto._pycryptodome_des_ecb(keys, block)
+        assert des_ecb(keys, block) == expected
+        prepared = des_prepare(keys)
+        assert des_ecb_prepared(prepared, block) == expected
+        assert des_ecb_prepared(prepared, block) == expected  # the prepared keys are not consumed
+        assert legacy_crypto._pycryptodome_des_ecb_prepared(legacy_crypto._pycryptodome_des_prepare(keys), block) == expected
 
 
 def test_the_rfc_answers_hold_with_the_pycryptodome_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -226,6 +231,8 @@ def test_the_rfc_answers_hold_with_the_pycryptodome_fallback(monkeypatch: pytest
 
     monkeypatch.setattr(legacy_crypto, "md4", legacy_crypto._pycryptodome_md4)
     monkeypatch.setattr(legacy_crypto, "des_ecb", legacy_crypto._pycryptodome_des_ecb)
+    monkeypatch.setattr(legacy_crypto, "des_prepare", legacy_crypto._pycryptodome_des_prepare)
+    monkeypatch.setattr(legacy_crypto, "des_ecb_prepared", legacy_crypto._pycryptodome_des_ecb_prepared)
     assert nt_password_hash(PASSWORD) == PASSWORD_HASH
     accept = mschap2_authenticate(mschap2_response_attribute(), AUTH_CHALLENGE, USER, nt_keys(PASSWORD))
     assert accept is not None and accept.success[1:] == AUTHENTICATOR_RESPONSE
