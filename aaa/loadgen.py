@@ -20,7 +20,6 @@ a reboot.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import math
 import multiprocessing
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from aaa.errors import ValidationError
-from aaa.radius import crypto, mschap
+from aaa.radius import crypto, digest, mschap
 from aaa.radius.codec import Code, encode_request
 
 AUTH_METHODS = ("pap", "chap", "mschapv2")
@@ -261,7 +260,7 @@ def sender(plan: Plan, process: int, per_process: int | None, window: int, ready
     secret = plan.secret.encode()
     out = Outcome(precompute_s=time.perf_counter() - began, pool_size=size)
     latencies = array("d")
-    md5 = hashlib.md5
+    md5 = digest.md5
     verify = plan.verify
     poller = select.epoll()
     by_fd: dict[int, _Socket] = {}

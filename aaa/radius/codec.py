@@ -56,7 +56,6 @@ prefixes ``str``, octets/abinary/tlv ``bytes``, date ``int`` (UNIX time); ``encr
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
 import os
 import struct
@@ -69,6 +68,7 @@ from pyrad.dictionary import ParseError as _PyradParseError
 
 from aaa.errors import ConfigError
 from aaa.radius.attributes import LEN, NUMBER_TYPES, AttrDef
+from aaa.radius.digest import md5
 from aaa.radius.packet import (
     AttrKey,
     Code,
@@ -307,9 +307,9 @@ def _hmac_md5(secret: bytes, message: bytes) -> bytes:
     """HMAC-MD5 (RFC 2104), the keyed inner and outer states cached per secret (2.5x faster)."""
     pads = _HMAC_PADS.get(secret)
     if pads is None:
-        key = hashlib.md5(secret).digest() if len(secret) > 64 else secret
+        key = md5(secret).digest() if len(secret) > 64 else secret
         key = key.ljust(64, b"\x00")
-        pads = (hashlib.md5(bytes(b ^ 0x36 for b in key)), hashlib.md5(bytes(b ^ 0x5C for b in key)))
+        pads = (md5(bytes(b ^ 0x36 for b in key)), md5(bytes(b ^ 0x5C for b in key)))
         if len(_HMAC_PADS) >= 1024:
             _HMAC_PADS.clear()
         _HMAC_PADS[secret] = pads
@@ -342,7 +342,7 @@ def verify_request(packet: Packet, secret: bytes | str) -> bool:
         return True
     if code in _DIGEST_REQUESTS:
         data = packet.data
-        expected = hashlib.md5(data[:4] + _ZERO16 + data[20:] + key).digest()
+        expected = md5(data[:4] + _ZERO16 + data[20:] + key).digest()
         if not hmac.compare_digest(expected, packet.authenticator):
             raise MalformedPacket("bad-authenticator", code.name)
         if packet._ma < 0:
@@ -374,7 +374,7 @@ def encode_reply(request: Packet, code: Code | int, attributes: Iterable[tuple[s
     if proxy_state:
         attrs += b"".join(b"\x21" + LEN[len(raw) + 2] + raw for raw in proxy_state)
     header, attrs = _sign(code, request.identifier, request.authenticator, attrs, key, message_authenticator)
-    response = hashlib.md5(header + request.authenticator + attrs + key).digest()
+    response = md5(header + request.authenticator + attrs + key).digest()
     return header + response + attrs
 
 
@@ -388,7 +388,7 @@ def encode_request(code: Code | int, identifier: int, attributes: Iterable[tuple
         if authenticator is not None:
             raise EncodeError(f"the authenticator of {Code(code).name} is computed, not given")
         header, attrs = _sign(code, identifier, _ZERO16, attrs, key, message_authenticator)
-        return header + hashlib.md5(header + _ZERO16 + attrs + key).digest() + attrs
+        return header + md5(header + _ZERO16 + attrs + key).digest() + attrs
     if authenticator is None:
         authenticator = os.urandom(16)
     elif len(authenticator) != 16:
@@ -404,7 +404,7 @@ def decode_reply(data: bytes, request_authenticator: bytes, secret: bytes | str,
     packet = decode(data, dictionary)
     key = _secret_bytes(secret)
     raw = packet.data
-    expected = hashlib.md5(raw[:4] + request_authenticator + raw[20:] + key).digest()
+    expected = md5(raw[:4] + request_authenticator + raw[20:] + key).digest()
     if not hmac.compare_digest(expected, packet.authenticator):
         raise MalformedPacket("bad-authenticator", packet.code.name)
     if packet._ma >= 0:

@@ -21,13 +21,13 @@ its high bit) raises :class:`RadiusCryptoError`; a wrong password is never an ex
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import itertools
 import os
 from collections.abc import Callable
 
 from aaa.errors import ValidationError
+from aaa.radius.digest import md5
 
 __all__ = [
     "AUTHENTICATOR_LENGTH",
@@ -92,7 +92,7 @@ def md5_chain_encrypt(plain: bytes, secret: bytes, iv: bytes) -> bytes:
     """
     if len(plain) % _BLOCK:
         raise RadiusCryptoError(f"plaintext must be a multiple of {_BLOCK} octets, got {len(plain)}")
-    md5, from_bytes = hashlib.md5, int.from_bytes
+    from_bytes = int.from_bytes
     parts = []
     previous = iv
     for start in range(0, len(plain), _BLOCK):
@@ -109,7 +109,7 @@ def md5_chain_decrypt(hidden: bytes, secret: bytes, iv: bytes) -> bytes:
     previous = iv
     for start in range(0, len(hidden), _BLOCK):
         block = hidden[start : start + _BLOCK]
-        out += _xor(block, hashlib.md5(secret + previous).digest())
+        out += _xor(block, md5(secret + previous).digest())
         previous = block
     return bytes(out)
 
@@ -142,7 +142,7 @@ def pap_unhide(hidden: bytes, secret: bytes, authenticator: bytes) -> bytes:
 
 def chap_response(ident: int, password: bytes, challenge: bytes) -> bytes:
     """The 16-octet CHAP response ``MD5(ident + password + challenge)`` (RFC 1994 section 4.1)."""
-    return hashlib.md5(bytes((ident,)) + password + challenge).digest()
+    return md5(bytes((ident,)) + password + challenge).digest()
 
 
 def chap_verify(chap_password: bytes, challenge: bytes, password: bytes) -> bool:
@@ -217,7 +217,7 @@ def salt_encrypt(data: bytes, secret: bytes, authenticator: bytes, salt: bytes) 
         raise RadiusCryptoError("salt must be two octets with the high bit set")
     size = len(data)
     if size == _BLOCK:  # an MPPE key: the length octet and 15 key octets, then the last key octet and zeros
-        from_bytes, md5 = int.from_bytes, hashlib.md5
+        from_bytes = int.from_bytes
         first = (from_bytes(_LENGTH_OCTET[_BLOCK] + data[:15]) ^ from_bytes(md5(secret + authenticator + salt).digest())).to_bytes(_BLOCK)
         return salt + first + ((data[15] << 120) ^ from_bytes(md5(secret + first).digest())).to_bytes(_BLOCK)
     if size > 0xFF:
