@@ -13,11 +13,6 @@ digests (the RFC vectors run against whichever is in use).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-md5: Callable[..., Any]
-"""``md5(data=b"")``: an MD5 object (``update``, ``digest``, ``copy``), as ``hashlib.md5``."""
 try:
     from _md5 import md5
 except ImportError:  # pragma: no cover - CPython builds it unless told not to
