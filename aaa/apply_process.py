@@ -18,6 +18,13 @@ The protocol is a socket pair carrying pickled messages (:mod:`multiprocessing.c
   one-line description of a database failure part way (the segments not applied stay in place)
   and the log lines are what the child logged meanwhile, which the parent logs as its own.
 
+The same program, started with ``"role": "auth_log"`` in its configuration, writes the auth log
+(:class:`AuthLogProcess`): parent → child, a list of auth log rows; child → parent, ``(rows written,
+error or None, log lines)``. It runs at the lowest CPU priority there is (``SCHED_IDLE`` on Linux,
+else nice 19): when it shares a core with the reactor, the scheduler lets it run only when the
+reactor does not want to; rows wait in the server (bounded, see
+:class:`aaa.background.AuthLogWriter`) meanwhile.
+
 The child ignores SIGINT and SIGTERM (the parent drains the journal a last time when stopping,
 and needs the child for that); it exits on ``None`` or when the parent's end closes, and on Linux
 the kernel kills it when the parent dies (``PR_SET_PDEATHSIG``), so that a restarted server never
@@ -54,12 +61,14 @@ class ApplyProcessEnded(ApplyProcessError):
     """The child died during an apply: what it committed of that batch was never reported."""
 
 
-class ApplyProcess:
-    """The parent's handle on the child. :meth:`apply` blocks (call it from a pool thread); one
-    call at a time is enforced with a lock."""
+class _Child:
+    """The parent's handle on one child process; :meth:`_call` blocks (call it from a pool thread),
+    one call at a time."""
 
-    def __init__(self, url: str, *, batch_size: int, dead_letters: Path | None, nice: int = 5) -> None:
-        self._config = {"url": url, "batch_size": batch_size, "dead_letters": str(dead_letters) if dead_letters else None, "nice": nice}
+    name = "child"
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._config = config
         self._lock = threading.Lock()
         self._child: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
@@ -108,20 +117,20 @@ class ApplyProcess:
             self._child = None
         return code
 
-    def apply(self, segments: list[Path]) -> tuple[acct_writer.ApplyResult, BaseException | None]:
-        """Apply ``segments`` in the child: what was committed, and the error when the database (or
-        the child) failed part way."""
+    def _call(self, message: Any) -> Any:
+        """Send ``message``, return the reply with the child's log lines logged here; a child that
+        ended meanwhile raises :class:`ApplyProcessEnded` (the next call starts a new one)."""
         with self._lock:
             try:
                 conn = self._ensure()
-                conn.send([str(p) for p in segments])
-                result, error, lines = conn.recv()
+                conn.send(message)
+                *reply, lines = conn.recv()
             except (OSError, EOFError):
                 code = self._discard()
-                return acct_writer.ApplyResult(), ApplyProcessEnded(f"the accounting apply process ended (exit code {code})")
+                raise ApplyProcessEnded(f"the {self.name} process ended (exit code {code})") from None
         for level, text in lines:
             log.emit(LogLevel.levelWithName(level), "{text}", text=text)
-        return result, None if error is None else ApplyProcessError(error)
+        return reply
 
     def close(self, timeout: float = 10.0) -> None:
         """Ask the child to exit after its current work; kill it if it has not within ``timeout``."""
@@ -135,22 +144,67 @@ class ApplyProcess:
             self._discard()
 
 
+class ApplyProcess(_Child):
+    """Applies journal segments to the database in the child (five nice levels down by default)."""
+
+    name = "accounting apply"
+
+    def __init__(self, url: str, *, batch_size: int, dead_letters: Path | None, nice: int = 5) -> None:
+        super().__init__({"role": "apply", "url": url, "batch_size": batch_size,
+                          "dead_letters": str(dead_letters) if dead_letters else None, "nice": nice})  # fmt: skip
+
+    def apply(self, segments: list[Path]) -> tuple[acct_writer.ApplyResult, BaseException | None]:
+        """Apply ``segments`` in the child: what was committed, and the error when the database (or
+        the child) failed part way."""
+        try:
+            result, error = self._call([str(p) for p in segments])
+        except ApplyProcessEnded as ended:
+            return acct_writer.ApplyResult(), ended
+        return result, None if error is None else ApplyProcessError(error)
+
+
+class AuthLogProcess(_Child):
+    """Writes auth log batches in the child, at the lowest CPU priority (see the module docstring)."""
+
+    name = "auth log"
+
+    def __init__(self, url: str) -> None:
+        super().__init__({"role": "auth_log", "url": url, "nice": 19, "idle": True})
+
+    def write(self, rows: list[tuple[Any, ...]]) -> int:
+        """Write and commit ``rows`` in the child; how many. Raises :class:`ApplyProcessError` when
+        the database refused them (nothing of the batch is kept) or the child ended."""
+        written, error = self._call(rows)
+        if error is not None:
+            raise ApplyProcessError(error)
+        return int(written)
+
+
 # --- the child --------------------------------------------------------------------------------------
 
 
-def _serve(conn: Connection) -> None:
-    from aaa.background import apply_segments
-    from aaa.db.engine import make_engine
-    from aaa.journal import describe_error
-
-    config: dict[str, Any] = conn.recv()
+def _lower_priority(config: dict[str, Any]) -> None:
+    """SCHED_IDLE when asked and the platform has it (Linux), else the configured nice levels."""
+    if config.get("idle") and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            return
+        except OSError:
+            pass
     if config["nice"]:
         os.nice(config["nice"])
+
+
+def _serve(conn: Connection) -> None:
+    from aaa.db.engine import make_engine
+
+    config: dict[str, Any] = conn.recv()
+    _lower_priority(config)
     lines: list[tuple[str, str]] = []
     observer: Any = lambda event: lines.append((event["log_level"].name, formatEvent(event)))  # noqa: E731
     globalLogPublisher.addObserver(observer)
     engine = make_engine(config["url"], pool_size=1)
-    dead_letters = DeadLetterFile(Path(config["dead_letters"])) if config["dead_letters"] else None
+    work = _auth_log_work(engine) if config.get("role") == "auth_log" else _apply_work(engine, config)
     try:
         while True:
             try:
@@ -159,11 +213,47 @@ def _serve(conn: Connection) -> None:
                 return
             if message is None:
                 return
-            result, error = apply_segments(engine, [Path(p) for p in message], batch_size=config["batch_size"], dead_letters=dead_letters)
-            conn.send((result, None if error is None else describe_error(error), lines[:]))
+            conn.send((*work(message), lines[:]))
             lines.clear()
     finally:
         engine.dispose()
+
+
+def _apply_work(engine: Any, config: dict[str, Any]) -> Any:
+    from aaa.background import apply_segments
+    from aaa.journal import describe_error
+
+    dead_letters = DeadLetterFile(Path(config["dead_letters"])) if config["dead_letters"] else None
+
+    def work(segments: list[str]) -> tuple[Any, str | None]:
+        result, error = apply_segments(engine, [Path(p) for p in segments], batch_size=config["batch_size"], dead_letters=dead_letters)
+        return result, None if error is None else describe_error(error)
+
+    return work
+
+
+def _auth_log_work(engine: Any) -> Any:
+    from aaa.background import AuthLogTable
+    from aaa.journal import describe_error
+
+    table = AuthLogTable(engine.dialect.name, engine.dialect.paramstyle)
+    held: list[Any] = []  # the DB-API connection, kept open between batches
+
+    def work(rows: list[tuple[Any, ...]]) -> tuple[int, str | None]:
+        try:
+            if not held:
+                held.append(engine.raw_connection())
+            table.write(held[0], rows)
+        except Exception as exc:
+            if held:  # a broken connection is not reused
+                try:
+                    held.pop().close()
+                except Exception:  # noqa: S110 - it is being discarded
+                    pass
+            return 0, describe_error(exc)
+        return len(rows), None
+
+    return work
 
 
 def _die_with_parent(parent: int) -> None:

@@ -284,9 +284,12 @@ class AuthLogWriter:
     (docs/performance.md).
     One batch is written at a time; rows that arrive meanwhile wait for the next one, so a slow
     database makes batches larger and commits fewer rather than piling up threads. ``aaa serve``
-    gives the writer a thread of its own at a lower CPU priority and a batch every 0.5 s: a
-    second's batch at 15,000 requests a second took 100-300 ms of the thread pool, sharing the
-    reactor's core (and GIL) as an equal (docs/performance.md, "Hot path work (2026-12-03)").
+    gives the writer a thread of its own and a batch every 0.5 s, and (``[radius]
+    auth_log_in_process``, the default) hands each batch to ``process``, a child process at the
+    lowest CPU priority that formats and writes it (:class:`aaa.apply_process.AuthLogProcess`): the
+    thread only pickles the rows and waits. In the thread itself (five nice levels down) the
+    writing held the reactor's GIL and took its core in slices of a millisecond or so, the largest
+    part of PAP's p99 (docs/performance.md, "The auth log in a process of its own").
 
     Bounded: at most ``limit`` rows wait. Beyond that (the database has fallen that far behind)
     a decision is not logged but counted in :attr:`dropped` (exported as ``aaa_auth_log_dropped``,
@@ -296,10 +299,14 @@ class AuthLogWriter:
     Rows are ``(unix time, login, nas id, result, method, reason, Calling-Station-Id)``.
     """
 
-    def __init__(self, reactor: Any, pool: ThreadPool, engine: Engine, *, interval: float = 1.0, limit: int = 100_000) -> None:
+    def __init__(
+        self, reactor: Any, pool: ThreadPool, engine: Engine, *, interval: float = 1.0, limit: int = 100_000,
+        process: Any = None,
+    ) -> None:  # fmt: skip
         self._reactor = reactor
         self._pool = pool
         self._engine = engine
+        self._process = process  # an aaa.apply_process.AuthLogProcess: the rows are written there
         self._buffer: list[tuple[Any, ...]] = []
         self._limit = limit
         self._loop = LoopingCall(self.flush)
@@ -307,18 +314,7 @@ class AuthLogWriter:
         self._interval = interval
         self._writing: Deferred[None] | None = None
         self._connection: Any = None  # the DB-API connection, opened by the first batch, on the pool
-        sqlite = engine.dialect.name == "sqlite"
-        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self._sql = (
-            "INSERT INTO auth_log (at, login, nas_id, result, method, reason, calling_station_id) "
-            f"VALUES ({', '.join([mark] * 7)})"
-        )
-        # PostgreSQL: binary COPY, which costs the server a fraction of a row-by-row insert
-        # (executemany in pipeline mode is still one INSERT a row for the backend).
-        self._copy = None if engine.dialect.name != "postgresql" else (
-            "COPY auth_log (at, login, nas_id, result, method, reason, calling_station_id) FROM STDIN (FORMAT BINARY)"
-        )  # fmt: skip
-        self._timestamp: Callable[[float], Any] = _sqlite_timestamp if sqlite else _aware_timestamp
+        self._table = AuthLogTable(engine.dialect.name, engine.dialect.paramstyle)
         self._failing = False
         self.dropped = 0
         self.written = 0
@@ -385,35 +381,17 @@ class AuthLogWriter:
 
     def _write(self, rows: list[tuple[Any, ...]]) -> None:
         """One batch, one transaction (runs on the pool; one batch at a time)."""
-        stamp = self._timestamp
-        values = [
-            (stamp(r[0]), r[1][:128], r[2], r[3], r[4], r[5][:255] if r[5] else None, r[6][:64] if r[6] else None)
-            for r in rows
-        ]  # fmt: skip
+        if self._process is not None:
+            self.written += self._process.write(rows)  # blocks until the child has committed them
+            return
         if self._connection is None:
             self._connection = self._engine.raw_connection()
-        connection = self._connection
         try:
-            if self._copy is not None:
-                cursor = connection.driver_connection.cursor()
-                try:
-                    with cursor.copy(self._copy) as copy:
-                        copy.set_types(_AUTH_LOG_TYPES)
-                        for row in values:
-                            copy.write_row(row)
-                finally:
-                    cursor.close()
-            else:
-                cursor = connection.cursor()
-                try:
-                    cursor.executemany(self._sql, values)
-                finally:
-                    cursor.close()
-            connection.commit()
+            self._table.write(self._connection, rows)
         except Exception:
             self._close()  # a broken connection is not reused; the next batch opens a new one
             raise
-        self.written += len(values)
+        self.written += len(rows)
 
     def _close(self) -> None:
         """Let go of the connection; errors are ignored, it is being discarded (or shut down)."""
@@ -447,6 +425,48 @@ def _sqlite_timestamp(at: float) -> str:
 def _aware_timestamp(at: float) -> dt.datetime:
     """``at`` for drivers with a native timestamp with time zone type (psycopg)."""
     return dt.datetime.fromtimestamp(at, dt.UTC)
+
+
+class AuthLogTable:
+    """Writes batches of auth log rows through a DB-API connection: PostgreSQL by binary COPY (which
+    costs its backend a fraction of a row-by-row insert: ``executemany`` in pipeline mode is still one
+    INSERT a row), others by ``executemany``. Used by :class:`AuthLogWriter` on its thread and by the
+    auth log process (:mod:`aaa.apply_process`)."""
+
+    def __init__(self, dialect: str, paramstyle: str) -> None:
+        mark = "?" if paramstyle == "qmark" else "%s"
+        self._sql = (
+            "INSERT INTO auth_log (at, login, nas_id, result, method, reason, calling_station_id) "
+            f"VALUES ({', '.join([mark] * 7)})"
+        )
+        self._copy = None if dialect != "postgresql" else (
+            "COPY auth_log (at, login, nas_id, result, method, reason, calling_station_id) FROM STDIN (FORMAT BINARY)"
+        )  # fmt: skip
+        self._timestamp: Callable[[float], Any] = _sqlite_timestamp if dialect == "sqlite" else _aware_timestamp
+
+    def write(self, connection: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` (see :class:`AuthLogWriter`) and commit; values are cut to their columns."""
+        stamp = self._timestamp
+        values = [
+            (stamp(r[0]), r[1][:128], r[2], r[3], r[4], r[5][:255] if r[5] else None, r[6][:64] if r[6] else None)
+            for r in rows
+        ]  # fmt: skip
+        if self._copy is not None:
+            cursor = connection.driver_connection.cursor()
+            try:
+                with cursor.copy(self._copy) as copy:
+                    copy.set_types(_AUTH_LOG_TYPES)
+                    for row in values:
+                        copy.write_row(row)
+            finally:
+                cursor.close()
+        else:
+            cursor = connection.cursor()
+            try:
+                cursor.executemany(self._sql, values)
+            finally:
+                cursor.close()
+        connection.commit()
 
 
 class JobRunner:

@@ -38,6 +38,7 @@ class RadiusSettings:
     stages: list[str] = field(default_factory=list)
     duplicate_cache_seconds: float = 5.0
     cache_refresh_seconds: float = 1.0
+    auth_log_in_process: bool = True
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from aaa import acct_writer
-from aaa.apply_process import ApplyProcess
+from aaa.apply_process import ApplyProcess, AuthLogProcess
 from aaa.background import AccountingDrainer, AuthLogWriter, JobRunner, lower_thread_priority, replay_journals
 from aaa.cache import Cache
 from aaa.cache_sync import FOLLOW_SECONDS, CacheSync
@@ -140,9 +140,14 @@ class Service:
         self.resync_online = options.workers > 1 or context.engine.dialect.name != "sqlite"
         if self.resync_online or apply_process is not None:
             self.online.track()
-        # The auth log has a thread of its own, run at a lower priority (see AuthLogWriter).
+        # The auth log has a thread of its own, run at a lower priority, which hands each batch to a
+        # child process at the lowest priority (see AuthLogWriter).
         self.auth_log_pool = ThreadPool(1, 1, "aaa-auth-log")
-        self.auth_log = AuthLogWriter(reactor, self.auth_log_pool, context.engine, interval=AUTH_LOG_INTERVAL)
+        self.auth_log_process = (
+            AuthLogProcess(context.engine.url.render_as_string(hide_password=False)) if settings.radius.auth_log_in_process else None
+        )  # fmt: skip
+        self.auth_log = AuthLogWriter(reactor, self.auth_log_pool, context.engine, interval=AUTH_LOG_INTERVAL,
+                                      process=self.auth_log_process)  # fmt: skip
         self.server = RadiusServer(
             reactor=reactor, cache=self.cache, runner=self.runner, dictionary=self.dictionary, journal=self.journal,
             online=self.online, auth_log=self.auth_log, context=context,
@@ -211,6 +216,8 @@ class Service:
         self.drainer.start()
         self.auth_log_pool.start()
         self.auth_log_pool.callInThread(lower_thread_priority)
+        if self.auth_log_process is not None:  # started from the pool's thread: see ApplyProcess._ensure
+            self.auth_log_pool.callInThread(self.auth_log_process.start)
         self.auth_log.start()
         if opts.index == 0:
             self.context.pm.hook.aaa_register_jobs(register=self.jobs.register)
@@ -257,6 +264,8 @@ class Service:
         except Exception:
             log.warn("accounting records left in the journal; they are applied at the next start")
         yield self.auth_log.stop()
+        if self.auth_log_process is not None:
+            yield deferToThreadPool(self.reactor, self.auth_log_pool, self.auth_log_process.close)
         self.auth_log_pool.stop()
         self.context.pm.hook.aaa_shutdown(context=self.context)
         self.journal.close()

@@ -13,6 +13,7 @@ import pytest
 from radius_harness import InlinePool, InlineReactor
 from sqlalchemy import Engine, select, text
 
+from aaa.apply_process import AuthLogProcess
 from aaa.background import AuthLogWriter, lower_thread_priority
 from aaa.db.engine import make_engine
 from aaa.db.models import AuthLog
@@ -31,6 +32,23 @@ def writer(engine: Engine, **options: Any) -> AuthLogWriter:
     return AuthLogWriter(InlineReactor(), InlinePool(), engine, **options)  # type: ignore[arg-type]
 
 
+@pytest.fixture(params=["thread", "process"])
+def make_writer(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Any]:
+    """A writer that writes on its own thread, or hands its batches to an auth log process
+    (``aaa serve``'s default); the processes are closed at the end."""
+    made: list[AuthLogProcess] = []
+
+    def make(**options: Any) -> AuthLogWriter:
+        if request.param == "process":
+            made.append(AuthLogProcess(engine.url.render_as_string(hide_password=False)))
+            options["process"] = made[-1]
+        return writer(engine, **options)
+
+    yield make
+    for process in made:
+        process.close()
+
+
 def row(login: str, result: str = "accept", reason: str | None = None) -> tuple[Any, ...]:
     return (AT.timestamp(), login, 1, result, "pap", reason, "AA:BB:CC:DD:EE:FF")
 
@@ -42,8 +60,8 @@ def stored(engine: Engine) -> list[AuthLog]:
         return list(session.scalars(select(AuthLog).order_by(AuthLog.id)))
 
 
-def test_every_decision_is_written_with_its_fields(engine: Engine) -> None:
-    log = writer(engine)
+def test_every_decision_is_written_with_its_fields(engine: Engine, make_writer: Any) -> None:
+    log = make_writer()
     log(row("ana"))
     log(row("bia", "reject", "wrong password"))
     log.flush()
@@ -67,8 +85,8 @@ def test_batches_keep_the_connection_open(engine: Engine) -> None:
     assert len(stored(engine)) == 2
 
 
-def test_rows_beyond_the_limit_are_counted_as_dropped(engine: Engine) -> None:
-    log = writer(engine, limit=3)
+def test_rows_beyond_the_limit_are_counted_as_dropped(engine: Engine, make_writer: Any) -> None:
+    log = make_writer(limit=3)
     for i in range(5):
         log(row(f"user{i}"))
     assert log.pending == 3 and log.dropped == 2
@@ -76,8 +94,8 @@ def test_rows_beyond_the_limit_are_counted_as_dropped(engine: Engine) -> None:
     assert [r.login for r in stored(engine)] == ["user0", "user1", "user2"]
 
 
-def test_a_refused_batch_is_retried_with_the_next(engine: Engine) -> None:
-    log = writer(engine)
+def test_a_refused_batch_is_retried_with_the_next(engine: Engine, make_writer: Any) -> None:
+    log = make_writer()
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE auth_log RENAME TO auth_log_away"))
     log(row("ana"))
@@ -91,8 +109,8 @@ def test_a_refused_batch_is_retried_with_the_next(engine: Engine) -> None:
     assert log.written == 2 and log.pending == 0
 
 
-def test_a_refused_batch_that_no_longer_fits_is_counted(engine: Engine) -> None:
-    log = writer(engine, limit=2)
+def test_a_refused_batch_that_no_longer_fits_is_counted(engine: Engine, make_writer: Any) -> None:
+    log = make_writer(limit=2)
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE auth_log RENAME TO auth_log_away"))
     log(row("ana"))
@@ -115,15 +133,15 @@ def test_stop_writes_what_is_left(engine: Engine) -> None:
     assert log._connection is None
 
 
-def test_an_empty_reason_is_stored_as_null(engine: Engine) -> None:
-    log = writer(engine)
+def test_an_empty_reason_is_stored_as_null(engine: Engine, make_writer: Any) -> None:
+    log = make_writer()
     log(row("ana", "accept", ""))
     log.flush()
     assert stored(engine)[0].reason is None
 
 
-def test_long_values_are_cut_to_the_columns(engine: Engine) -> None:
-    log = writer(engine)
+def test_long_values_are_cut_to_the_columns(engine: Engine, make_writer: Any) -> None:
+    log = make_writer()
     log(row("x" * 300, "reject", "r" * 400)[:6] + ("A" * 200,))  # a Calling-Station-Id over 64 refused a whole batch on PostgreSQL
     log.flush()
     (stored_row,) = stored(engine)
@@ -148,3 +166,38 @@ def test_the_writer_thread_runs_at_a_lower_priority_than_the_reactor() -> None:
     before, after = seen[0]
     assert after == min(19, before + 5)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_IDLE is Linux's")
+def test_the_auth_log_process_runs_only_when_nothing_else_wants_the_cpu(engine: Engine) -> None:
+    process = AuthLogProcess(engine.url.render_as_string(hide_password=False))
+    try:
+        log = writer(engine, process=process)
+        log(row("ana"))
+        log.flush()
+        assert process.pid is not None and os.sched_getscheduler(process.pid) == os.SCHED_IDLE
+        assert [r.login for r in stored(engine)] == ["ana"] and log.written == 1
+    finally:
+        process.close()
+    assert process.pid is None
+
+
+def test_a_killed_auth_log_process_is_replaced_and_nothing_is_lost(engine: Engine) -> None:
+    import signal
+
+    process = AuthLogProcess(engine.url.render_as_string(hide_password=False))
+    try:
+        log = writer(engine, process=process)
+        log(row("ana"))
+        log.flush()
+        first = process.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        log(row("bia"))
+        log.flush()  # the dead child is noticed: the batch fails and waits, or a new child writes it
+        log.flush()  # ... in which case this one has nothing to do
+        assert process.starts == 2 and process.pid not in (None, first)
+        assert [r.login for r in stored(engine)] == ["ana", "bia"]
+        assert log.written == 2 and log.pending == 0 and log.dropped == 0
+    finally:
+        process.close()
