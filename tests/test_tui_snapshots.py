@@ -108,7 +108,10 @@ def test_subscriber_detail_with_sessions_and_invoices(billed_app, snap_compare):
 
 
 def detail_filled(screen) -> bool:
-    """The detail screen shows Maria's data: her history, session and invoice rows."""
-    return bool(getattr(screen, "data", None)) and all(
-        screen.query_one(f"#{table}", DataTable).row_count > 0 for table in ("history", "sessions", "invoices")
-    )
+    """The detail screen shows Maria's data: her history, session and invoice rows, with the
+    columns sized to them (a table sizes its columns on its next idle after rows arrive: on a
+    loaded machine the snapshot could catch the headers still at their own widths)."""
+    if not getattr(screen, "data", None):
+        return False
+    tables = [screen.query_one(f"#{table}", DataTable) for table in ("history", "sessions", "invoices")]
+    return all(t.row_count > 0 and not t._require_update_dimensions for t in tables)
