@@ -236,20 +236,12 @@ def _auth_log_work(engine: Any) -> Any:
     from aaa.background import AuthLogTable
     from aaa.journal import describe_error
 
-    table = AuthLogTable(engine.dialect.name, engine.dialect.paramstyle)
-    held: list[Any] = []  # the DB-API connection, kept open between batches
+    table = AuthLogTable(engine)
 
     def work(rows: list[tuple[Any, ...]]) -> tuple[int, str | None]:
         try:
-            if not held:
-                held.append(engine.raw_connection())
-            table.write(held[0], rows)
+            table.write(rows)
         except Exception as exc:
-            if held:  # a broken connection is not reused
-                try:
-                    held.pop().close()
-                except Exception:  # noqa: S110 - it is being discarded
-                    pass
             return 0, describe_error(exc)
         return len(rows), None
 

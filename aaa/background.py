@@ -305,7 +305,6 @@ class AuthLogWriter:
     ) -> None:  # fmt: skip
         self._reactor = reactor
         self._pool = pool
-        self._engine = engine
         self._process = process  # an aaa.apply_process.AuthLogProcess: the rows are written there
         self._buffer: list[tuple[Any, ...]] = []
         self._limit = limit
@@ -313,8 +312,7 @@ class AuthLogWriter:
         self._loop.clock = reactor
         self._interval = interval
         self._writing: Deferred[None] | None = None
-        self._connection: Any = None  # the DB-API connection, opened by the first batch, on the pool
-        self._table = AuthLogTable(engine.dialect.name, engine.dialect.paramstyle)
+        self._table = AuthLogTable(engine)  # with its connection, opened by the first batch, on the pool
         self._failing = False
         self.dropped = 0
         self.written = 0
@@ -325,6 +323,11 @@ class AuthLogWriter:
             buffer.append(row)
         else:
             self.dropped += 1
+
+    @property
+    def _connection(self) -> Any:
+        """The DB-API connection kept open between batches (None before the first, after a failure)."""
+        return self._table.connection
 
     @property
     def pending(self) -> int:
@@ -346,8 +349,8 @@ class AuthLogWriter:
             log.warn("auth log: {n} rows not written at shutdown", n=len(self._buffer))
             self.dropped += len(self._buffer)
             self._buffer = []
-        if self._connection is not None:
-            yield deferToThreadPool(self._reactor, self._pool, self._close)
+        if self._table.connection is not None:
+            yield deferToThreadPool(self._reactor, self._pool, self._table.close)
 
     def flush(self) -> Deferred[None]:
         """Hand the rows collected so far to the pool as one batch (unless one is being written)."""
@@ -384,24 +387,8 @@ class AuthLogWriter:
         if self._process is not None:
             self.written += self._process.write(rows)  # blocks until the child has committed them
             return
-        if self._connection is None:
-            self._connection = self._engine.raw_connection()
-        try:
-            self._table.write(self._connection, rows)
-        except Exception:
-            self._close()  # a broken connection is not reused; the next batch opens a new one
-            raise
+        self._table.write(rows)
         self.written += len(rows)
-
-    def _close(self) -> None:
-        """Let go of the connection; errors are ignored, it is being discarded (or shut down)."""
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            try:
-                connection.rollback()
-                connection.close()
-            except Exception as exc:
-                log.debug("auth log: closing the connection failed: {error}", error=str(exc)[:200])
 
 
 _AUTH_LOG_TYPES = ["timestamptz", "text", "int4", "text", "text", "text", "text"]
@@ -428,13 +415,15 @@ def _aware_timestamp(at: float) -> dt.datetime:
 
 
 class AuthLogTable:
-    """Writes batches of auth log rows through a DB-API connection: PostgreSQL by binary COPY (which
-    costs its backend a fraction of a row-by-row insert: ``executemany`` in pipeline mode is still one
-    INSERT a row), others by ``executemany``. Used by :class:`AuthLogWriter` on its thread and by the
-    auth log process (:mod:`aaa.apply_process`)."""
+    """Writes batches of auth log rows on a DB-API connection of ``engine`` kept open between
+    batches: PostgreSQL by binary COPY (which costs its backend a fraction of a row-by-row insert:
+    ``executemany`` in pipeline mode is still one INSERT a row), others by ``executemany``. Used by
+    :class:`AuthLogWriter` on its thread and by the auth log process (:mod:`aaa.apply_process`)."""
 
-    def __init__(self, dialect: str, paramstyle: str) -> None:
-        mark = "?" if paramstyle == "qmark" else "%s"
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        dialect = engine.dialect.name
+        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._sql = (
             "INSERT INTO auth_log (at, login, nas_id, result, method, reason, calling_station_id) "
             f"VALUES ({', '.join([mark] * 7)})"
@@ -443,30 +432,49 @@ class AuthLogTable:
             "COPY auth_log (at, login, nas_id, result, method, reason, calling_station_id) FROM STDIN (FORMAT BINARY)"
         )  # fmt: skip
         self._timestamp: Callable[[float], Any] = _sqlite_timestamp if dialect == "sqlite" else _aware_timestamp
+        self.connection: Any = None
 
-    def write(self, connection: Any, rows: list[tuple[Any, ...]]) -> None:
-        """Insert ``rows`` (see :class:`AuthLogWriter`) and commit; values are cut to their columns."""
+    def write(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` (see :class:`AuthLogWriter`) in one transaction; values are cut to their
+        columns. On an error the connection is let go (the next batch opens a new one) and it raises."""
         stamp = self._timestamp
         values = [
             (stamp(r[0]), r[1][:128], r[2], r[3], r[4], r[5][:255] if r[5] else None, r[6][:64] if r[6] else None)
             for r in rows
         ]  # fmt: skip
-        if self._copy is not None:
-            cursor = connection.driver_connection.cursor()
+        if self.connection is None:
+            self.connection = self._engine.raw_connection()
+        connection = self.connection
+        try:
+            if self._copy is not None:
+                cursor = connection.driver_connection.cursor()
+                try:
+                    with cursor.copy(self._copy) as copy:
+                        copy.set_types(_AUTH_LOG_TYPES)
+                        for row in values:
+                            copy.write_row(row)
+                finally:
+                    cursor.close()
+            else:
+                cursor = connection.cursor()
+                try:
+                    cursor.executemany(self._sql, values)
+                finally:
+                    cursor.close()
+            connection.commit()
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Let go of the connection; errors are ignored, it is being discarded (or shut down)."""
+        connection, self.connection = self.connection, None
+        if connection is not None:
             try:
-                with cursor.copy(self._copy) as copy:
-                    copy.set_types(_AUTH_LOG_TYPES)
-                    for row in values:
-                        copy.write_row(row)
-            finally:
-                cursor.close()
-        else:
-            cursor = connection.cursor()
-            try:
-                cursor.executemany(self._sql, values)
-            finally:
-                cursor.close()
-        connection.commit()
+                connection.rollback()
+                connection.close()
+            except Exception as exc:
+                log.debug("auth log: closing the connection failed: {error}", error=str(exc)[:200])
 
 
 class JobRunner:

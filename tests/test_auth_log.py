@@ -168,36 +168,36 @@ def test_the_writer_thread_runs_at_a_lower_priority_than_the_reactor() -> None:
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_IDLE is Linux's")
-def test_the_auth_log_process_runs_only_when_nothing_else_wants_the_cpu(engine: Engine) -> None:
+@pytest.fixture
+def process(engine: Engine) -> Iterator[AuthLogProcess]:
+    """An auth log process on the test database, closed at the end."""
     process = AuthLogProcess(engine.url.render_as_string(hide_password=False))
-    try:
-        log = writer(engine, process=process)
-        log(row("ana"))
-        log.flush()
-        assert process.pid is not None and os.sched_getscheduler(process.pid) == os.SCHED_IDLE
-        assert [r.login for r in stored(engine)] == ["ana"] and log.written == 1
-    finally:
-        process.close()
+    yield process
+    process.close()
     assert process.pid is None
 
 
-def test_a_killed_auth_log_process_is_replaced_and_nothing_is_lost(engine: Engine) -> None:
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_IDLE is Linux's")
+def test_the_auth_log_process_runs_only_when_nothing_else_wants_the_cpu(engine: Engine, process: AuthLogProcess) -> None:
+    log = writer(engine, process=process)
+    log(row("ana"))
+    log.flush()
+    assert process.pid is not None and os.sched_getscheduler(process.pid) == os.SCHED_IDLE
+    assert [r.login for r in stored(engine)] == ["ana"] and log.written == 1
+
+
+def test_a_killed_auth_log_process_is_replaced_and_nothing_is_lost(engine: Engine, process: AuthLogProcess) -> None:
     import signal
 
-    process = AuthLogProcess(engine.url.render_as_string(hide_password=False))
-    try:
-        log = writer(engine, process=process)
-        log(row("ana"))
-        log.flush()
-        first = process.pid
-        assert first is not None
-        os.kill(first, signal.SIGKILL)
-        log(row("bia"))
-        log.flush()  # the dead child is noticed: the batch fails and waits, or a new child writes it
-        log.flush()  # ... in which case this one has nothing to do
-        assert process.starts == 2 and process.pid not in (None, first)
-        assert [r.login for r in stored(engine)] == ["ana", "bia"]
-        assert log.written == 2 and log.pending == 0 and log.dropped == 0
-    finally:
-        process.close()
+    log = writer(engine, process=process)
+    log(row("ana"))
+    log.flush()
+    first = process.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    log(row("bia"))
+    log.flush()  # the dead child is noticed: the batch fails and waits, or a new child writes it
+    log.flush()  # ... in which case this one has nothing to do
+    assert process.starts == 2 and process.pid not in (None, first)
+    assert [r.login for r in stored(engine)] == ["ana", "bia"]
+    assert log.written == 2 and log.pending == 0 and log.dropped == 0
