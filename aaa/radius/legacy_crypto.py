@@ -25,22 +25,28 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from Crypto.Cipher import DES
-from Crypto.Hash import MD4
-
 _SCHEDULE_SIZE = 128  # sizeof(DES_key_schedule): 16 round keys of two 32-bit words
 _ENCRYPT = 1
 
 
+# The fallback imports pycryptodome where it is used: importing it costs 40 ms at every start-up.
+
+
 def _pycryptodome_md4(data: bytes) -> bytes:
+    from Crypto.Hash import MD4
+
     return MD4.new(data).digest()
 
 
 def _pycryptodome_des_ecb(keys: Sequence[bytes], block: bytes) -> bytes:
+    from Crypto.Cipher import DES
+
     return b"".join(DES.new(key8, DES.MODE_ECB).encrypt(block) for key8 in keys)
 
 
 def _pycryptodome_des_prepare(keys: Sequence[bytes]) -> tuple[Any, ...]:
+    from Crypto.Cipher import DES
+
     return tuple(DES.new(key8, DES.MODE_ECB) for key8 in keys)
 
 
