@@ -145,11 +145,11 @@ class _Child:
 
 
 class ApplyProcess(_Child):
-    """Applies journal segments to the database in the child (five nice levels down by default)."""
+    """Applies journal segments to the database in the child (at nice +19 by default: see ``[accounting] apply_nice``)."""
 
     name = "accounting apply"
 
-    def __init__(self, url: str, *, batch_size: int, dead_letters: Path | None, nice: int = 5) -> None:
+    def __init__(self, url: str, *, batch_size: int, dead_letters: Path | None, nice: int = 19) -> None:
         super().__init__({"role": "apply", "url": url, "batch_size": batch_size,
                           "dead_letters": str(dead_letters) if dead_letters else None, "nice": nice})  # fmt: skip
 

@@ -48,7 +48,7 @@ class AccountingSettings:
     batch_size: int = 20000
     dead_letter_file: str = "var/accounting-dead-letter.jsonl"
     apply_in_process: bool = True
-    apply_nice: int = 5
+    apply_nice: int = 19
     missed_interims_before_stale: int = 3
     default_interim_interval: int = 300
 

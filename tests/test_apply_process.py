@@ -180,6 +180,8 @@ def test_aaa_serve_applies_through_its_child_and_a_sigterm_to_the_whole_group_lo
     server.start()
     assert server.process is not None
     child = wait_for(lambda: apply_children(server.process.pid), timeout=15, what="the apply process")[0]
+    # the default apply_nice, set by the child once it has imported (the auth log child is at 19 too, and SCHED_IDLE)
+    wait_for(lambda: nice_of(child) == 19, timeout=15, what="the apply process at nice +19")
     client = Client(server.acct_port)
     for i in range(200):
         client.send(i, accounting("Start", f"81b{i:05x}", f"user{i:05d}", identifier=i), f"81b{i:05x}")
