@@ -266,3 +266,17 @@ def test_the_hot_path_md5_gives_rfc_1321_answers_and_copies_keyed_states() -> No
     second.update(b"two")
     assert first.digest() == hashlib.md5(b"k" * 64 + b"one").digest()
     assert second.digest() == hashlib.md5(b"k" * 64 + b"two").digest()
+
+
+def test_the_hot_path_sha1_gives_fips_180_answers() -> None:
+    """aaa.radius.digest.sha1 (CPython's own SHA-1 where it has one, for MS-CHAPv2) is SHA-1:
+    FIPS 180-2's examples and one input as long as an MS-CHAPv2 step's, against hashlib's."""
+    import hashlib
+
+    from aaa.radius.digest import sha1
+
+    assert sha1(b"abc").hexdigest() == "a9993e364706816aba3e25717850c26c9cd0d89d"
+    assert sha1(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq").hexdigest() == "84983e441c3bd26ebaae4aa1f95129e5e54670f1"
+    assert sha1(b"").hexdigest() == "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+    step = bytes(range(16)) + bytes(range(100, 124)) + b"Magic server to client signing constant"
+    assert sha1(step).digest() == hashlib.sha1(step).digest()

@@ -23,7 +23,6 @@ MS-MPPE-Recv-Key uses Magic2. FreeRADIUS's rlm_mschap does the same.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 from binascii import hexlify
@@ -42,6 +41,7 @@ from aaa.radius.crypto import (
     salt_encrypt,
     salt_pair,
 )
+from aaa.radius.digest import sha1
 
 __all__ = [
     "MsChap1Accept",
@@ -217,7 +217,7 @@ def challenge_hash(peer_challenge: bytes, authenticator_challenge: bytes, userna
 
     Any ``DOMAIN\\`` prefix of ``username`` is dropped, as the RFC requires.
     """
-    return hashlib.sha1(peer_challenge + authenticator_challenge + username.rpartition(b"\\")[2]).digest()[:8]
+    return sha1(peer_challenge + authenticator_challenge + username.rpartition(b"\\")[2]).digest()[:8]
 
 
 def generate_nt_response(
@@ -248,8 +248,8 @@ def _authenticator_response(hash_hash: bytes, nt_response: bytes, challenge: byt
 
 def _authenticator_hex(hash_hash: bytes, nt_response: bytes, challenge: bytes) -> bytes:
     """The 40 upper-case hex digits of the authenticator response (after ``S=``)."""
-    digest = hashlib.sha1(hash_hash + nt_response + _AUTH_MAGIC1).digest()
-    return hexlify(hashlib.sha1(digest + challenge + _AUTH_MAGIC2).digest()).upper()
+    digest = sha1(hash_hash + nt_response + _AUTH_MAGIC1).digest()
+    return hexlify(sha1(digest + challenge + _AUTH_MAGIC2).digest()).upper()
 
 
 # --- MPPE key derivation (RFC 3079) ---------------------------------------------------------------
@@ -257,7 +257,7 @@ def _authenticator_hex(hash_hash: bytes, nt_response: bytes, challenge: bytes) -
 
 def get_master_key(password_hash_hash: bytes, nt_response: bytes) -> bytes:
     """GetMasterKey (RFC 3079 section 3.4): 16 octets of SHA1(hash-hash + NT-Response + magic)."""
-    return hashlib.sha1(password_hash_hash + nt_response + _MASTER_MAGIC).digest()[:16]
+    return sha1(password_hash_hash + nt_response + _MASTER_MAGIC).digest()[:16]
 
 
 def get_asymmetric_start_key(master_key: bytes, key_length: int, *, is_send: bool, is_server: bool) -> bytes:
@@ -268,12 +268,12 @@ def get_asymmetric_start_key(master_key: bytes, key_length: int, *, is_send: boo
     if key_length not in (8, 16):
         raise RadiusCryptoError(f"MPPE start keys are 8 or 16 octets, got {key_length}")
     tail = _SERVER_SEND_TAIL if is_send == is_server else _SERVER_RECV_TAIL
-    return hashlib.sha1(master_key + tail).digest()[:key_length]
+    return sha1(master_key + tail).digest()[:key_length]
 
 
 def get_new_key_from_sha(start_key: bytes, session_key: bytes, key_length: int) -> bytes:
     """GetNewKeyFromSHA (RFC 3079 section 3.3, RFC 3078 section 7.3): the NAS's next session key."""
-    return hashlib.sha1(start_key[:key_length] + _SHS_PAD1 + session_key[:key_length] + _SHS_PAD2).digest()[
+    return sha1(start_key[:key_length] + _SHS_PAD1 + session_key[:key_length] + _SHS_PAD2).digest()[
         :key_length
     ]
 
@@ -294,7 +294,7 @@ def mschap2_mppe_keys(password: PasswordMaterial, nt_response: bytes) -> tuple[b
 def _mppe_keys(hash_hash: bytes, nt_response: bytes) -> tuple[bytes, bytes]:
     """The 16-octet send and receive start keys (GetAsymmetricStartKey with IsServer true)."""
     master = get_master_key(hash_hash, nt_response)
-    return hashlib.sha1(master + _SERVER_SEND_TAIL).digest()[:16], hashlib.sha1(master + _SERVER_RECV_TAIL).digest()[:16]
+    return sha1(master + _SERVER_SEND_TAIL).digest()[:16], sha1(master + _SERVER_RECV_TAIL).digest()[:16]
 
 
 def encrypt_mppe_key(key: bytes, secret: bytes, authenticator: bytes, salt: bytes) -> bytes:
