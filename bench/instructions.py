@@ -71,8 +71,9 @@ def _pool(work: Path, method: str, count: int, users: int = USERS) -> Path:
     return path
 
 
-def drive(config: str, pool: str, method: str, passes: int) -> None:
-    """The measured program (run under valgrind with PYTHONPATH set to the tree): ``passes`` x the pool."""
+def in_process(config: str, method: str) -> tuple[Any, list[tuple[Any, ...]], Any]:
+    """A ``RadiusServer`` on the database of ``config``, without sockets: the datagram handler for
+    ``method``, the auth log rows it produces and its journal (encodes, acknowledges at once)."""
     from aaa import journal as journal_module
     from aaa.cache import Cache
     from aaa.config import load
@@ -86,10 +87,6 @@ def drive(config: str, pool: str, method: str, passes: int) -> None:
         @staticmethod
         def seconds() -> float:
             return 0.0  # the duplicate cache never expires anything: the same work every run
-
-    class Null:
-        def write(self, data: bytes, addr: Any) -> None:
-            pass
 
     class Journal:
         """Encodes each record as the journal does, and acknowledges it at once."""
@@ -112,8 +109,20 @@ def drive(config: str, pool: str, method: str, passes: int) -> None:
         dictionary=codec.load_dictionary(), journal=journal, online=OnlineIndex(), auth_log=answers.append,
         context=context, duplicate_seconds=3600.0,
     )  # fmt: skip
+    return (server.auth_datagram if METHODS[method] == "auth" else server.acct_datagram), answers, journal
+
+
+class Null:
+    """Where replies go: nowhere."""
+
+    def write(self, data: bytes, addr: Any) -> None:
+        pass
+
+
+def drive(config: str, pool: str, method: str, passes: int) -> None:
+    """The measured program (run under valgrind with PYTHONPATH set to the tree): ``passes`` x the pool."""
+    handle, answers, journal = in_process(config, method)
     packets = pickle.loads(Path(pool).read_bytes())
-    handle = server.auth_datagram if METHODS[method] == "auth" else server.acct_datagram
     gc.collect()
     gc.freeze()
     out = Null()

@@ -39,3 +39,17 @@ def test_the_driver_refuses_a_run_where_requests_were_rejected(tmp_path: Path) -
     done = _drive(config, instructions._pool(tmp_path, "pap", 30, users=30), "pap")
     assert done.returncode != 0
     assert "pap: 60 of 60 requests handled, all accepted: False" in done.stderr
+
+
+@pytest.mark.slow
+def test_mschap_steps_times_each_step(tmp_path: Path) -> None:
+    """``bench.mschap_steps`` on the same in-process server: a figure for every step, PAP last."""
+    done = subprocess.run(
+        [sys.executable, "-P", "-m", "bench.mschap_steps", "--users", "20", "--passes", "1", "--work", str(tmp_path)],
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    for step in ("ChallengeResponse (3 DES)", "ChallengeHash (SHA-1)", "MPPE key attributes"):
+        assert any(step in line for line in lines), done.stdout
+    assert "PAP; MS-CHAPv2 with every step above replaced costs" in lines[-1]

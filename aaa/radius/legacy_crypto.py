@@ -59,7 +59,10 @@ def _libcrypto() -> tuple[Callable[..., Any], ...] | None:
     if name is None:
         return None
     try:
-        lib = ctypes.CDLL(name)
+        # PyDLL, not CDLL: the calls keep the GIL. Each takes well under a microsecond, and a call
+        # that let the GIL go let the server's other threads (the journal's, the auth log's) take
+        # it in the middle of an MS-CHAP login, the reactor then waiting for them to give it back.
+        lib = ctypes.PyDLL(name)
         md4_fn, set_key, ecb = lib.MD4, lib.DES_set_key_unchecked, lib.DES_ecb_encrypt
     except (OSError, AttributeError):
         return None
