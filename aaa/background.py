@@ -325,11 +325,6 @@ class AuthLogWriter:
             self.dropped += 1
 
     @property
-    def _connection(self) -> Any:
-        """The DB-API connection kept open between batches (None before the first, after a failure)."""
-        return self._table.connection
-
-    @property
     def pending(self) -> int:
         """Rows waiting for the next batch."""
         return len(self._buffer)

@@ -78,10 +78,10 @@ def test_batches_keep_the_connection_open(engine: Engine) -> None:
     log = writer(engine)
     log(row("ana"))
     log.flush()
-    first = log._connection
+    first = log._table.connection
     log(row("bia"))
     log.flush()
-    assert first is not None and log._connection is first
+    assert first is not None and log._table.connection is first
     assert len(stored(engine)) == 2
 
 
@@ -130,7 +130,7 @@ def test_stop_writes_what_is_left(engine: Engine) -> None:
     log(row("ana"))
     log.stop()
     assert [r.login for r in stored(engine)] == ["ana"]
-    assert log._connection is None
+    assert log._table.connection is None
 
 
 def test_an_empty_reason_is_stored_as_null(engine: Engine, make_writer: Any) -> None:
