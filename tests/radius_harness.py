@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -235,10 +236,34 @@ def status_server(*, secret: bytes = SECRET) -> bytes:
 AAA = str(Path(sys.executable).with_name("aaa"))
 
 
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_PORTS = random.Random()
+
+
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port free now, for a server started later (an ``aaa serve`` subprocess binds it a
+    second or two after this returns).
+
+    Chosen below the kernel's ephemeral range: a port the kernel handed out (``bind`` to port 0)
+    could be handed to any client socket in that second and the server would find it taken (CI
+    saw it once); below the range only an explicit bind can take it.
+    """
+    floor = _ephemeral_floor()
+    for _ in range(200):
+        port = _PORTS.randrange(max(1024, floor - 20000), floor)
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
 
 
 class ServerProcess:

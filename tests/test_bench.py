@@ -14,27 +14,22 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from radius_harness import free_port
 
 from aaa.cli import cli, main
 
 AAA = str(Path(sys.executable).parent / "aaa")
 
 
-def _free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[int, int]]:
     """``aaa serve`` on free ports with 20 demo subscribers (user00001/pw00001 ...)."""
-    auth, acct = _free_port(), _free_port()
+    auth, acct = free_port(), free_port()
     config = tmp_path / "etc" / "aaa.toml"
     config.parent.mkdir()
     config.write_text(
         f'[database]\nurl = "sqlite:///{tmp_path}/aaa.sqlite3"\n[radius]\nauth_port = {auth}\nacct_port = {acct}\n'
-        f'[accounting]\njournal_dir = "{tmp_path}/journal"\n[metrics]\nport = {_free_port(socket.SOCK_STREAM)}\n'
+        f'[accounting]\njournal_dir = "{tmp_path}/journal"\n[metrics]\nport = {free_port(socket.SOCK_STREAM)}\n'
         f'[security]\nkey_file = "{tmp_path}/aaa.key"\n'
     )
     env = dict(os.environ, AAA_CONFIG=str(config))
