@@ -44,7 +44,7 @@ class RadiusSettings:
 @dataclass(frozen=True)
 class AccountingSettings:
     journal_dir: str = "var/journal"
-    commit_interval_ms: int = 1
+    commit_interval_ms: int = 0
     batch_size: int = 20000
     dead_letter_file: str = "var/accounting-dead-letter.jsonl"
     apply_in_process: bool = True
