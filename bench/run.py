@@ -2,7 +2,8 @@
 
 Targets: ours on SQLite (always) and on PostgreSQL (when 127.0.0.1:5432 answers: a scratch database),
 FreeRADIUS with ``files``, ``rlm_sql`` SQLite and ``rlm_sql`` PostgreSQL (configs generated at run time
-by ``/work/shared/tools/radius-bench/gen_freeradius_conf.py``, CHAP and MS-CHAP enabled on top).
+by ``/work/shared/tools/radius-bench/gen_freeradius_conf.py``, CHAP and MS-CHAP enabled on top), and
+the shared tools' bare pyrad loop (``naive_pyrad_server.py``, PAP pinned only: the 0.8x floor).
 "Pinned": the server on core 1, the generator (``aaa bench``) on core 0; "unpinned": both free, ours
 with ``--workers 2``. Prints a table with the ratio ours/FreeRADIUS; the raw results go to
 ``bench/results/<stamp>.json``. Every process started here is stopped by its PID at the end, also on
@@ -39,6 +40,7 @@ AAA = str(BIN / "aaa")
 SHARED = Path("/work/shared/tools/radius-bench")
 GEN_CONF = SHARED / "gen_freeradius_conf.py"
 RADLOAD_C = SHARED / "radload.c"
+NAIVE_PYRAD = SHARED / "naive_pyrad_server.py"
 SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
 ONLY = {t for t in os.environ.get("BENCH_ONLY", "").split(",") if t}
 PARTS = {t for t in os.environ.get("BENCH_PARTS", "").split(",") if t} or {"auth", "acct", "storm", "unpinned", "extra"}
@@ -239,6 +241,19 @@ class FreeRadius(Target):
         return ["freeradius", "-f", "-d", str(self.conf)]
 
 
+class PyradLoop(Target):
+    """The shared tools' bare pyrad server (Twisted, users from a dict, no database, no logging):
+    what plain Python with pyrad gives, the floor issue 6 measures our features against (PAP only)."""
+
+    def __init__(self, name: str, work: Path, users_file: Path) -> None:
+        super().__init__(name, work)
+        self.users_file = users_file
+
+    def command(self, workers: int) -> list[str]:
+        return [sys.executable, str(NAIVE_PYRAD), "--impl", "twisted", "--auth-port", str(self.auth_port),
+                "--acct-port", str(self.acct_port), "--secret", SECRET, "--users", str(self.users_file)]  # fmt: skip
+
+
 def enable_chap_mschap(conf: Path) -> None:
     """Add the stock chap and mschap modules to the generated PAP-only virtual server."""
     for module in ("chap", "mschap"):
@@ -343,6 +358,18 @@ def storm_scenario(target: Target, out: dict[str, Any], cap: list[str]) -> None:
     attempt(out, "storm_cleanup_accounting_on", lambda: pick(bench(target, *on)))  # close them again
     if isinstance(target, Ours):
         attempt(out, "storm_sessions_in_db", lambda: lost_check(target, storm_prefix, out, "storm_cleanup_accounting_on"))
+
+
+def pap_only(target: Target) -> dict[str, Any]:
+    """PAP pinned, as in :func:`pinned_scenarios`, for a server that does nothing else (the pyrad loop)."""
+    out: dict[str, Any] = {"startup_s": round(target.launch(pinned=True), 2)}
+    try:
+        bench(target, "--count", "2000", "--duration", "40")  # warm-up
+        log(f"{target.name}: pap")
+        attempt(out, "pap", lambda: pick(bench(target, "--method", "pap", "--duration", str(SECONDS), "--window", "32")))
+    finally:
+        target.shutdown()
+    return out
 
 
 def unpinned_scenarios(target: Target) -> dict[str, Any]:
@@ -573,11 +600,12 @@ ROWS = [
     ("PAP auth/s unpinned, 1 source", "unpinned", "pap_one_source", "requests_per_s"),
     ("PAP unpinned, 1 source: rejects", "unpinned", "pap_one_source", "reject"),
 ]
-RATIOS = [("ours-sqlite", "fr-sqlite"), ("ours-sqlite", "fr-pg"), ("ours-pg", "fr-pg"), ("ours-sqlite", "fr-files")]
+RATIOS = [("ours-sqlite", "fr-sqlite"), ("ours-sqlite", "fr-pg"), ("ours-pg", "fr-pg"), ("ours-sqlite", "fr-files"),
+          ("ours-sqlite", "pyrad-loop")]  # fmt: skip
 
 
 def table(results: dict[str, Any]) -> str:
-    targets = [t for t in ("ours-sqlite", "ours-pg", "fr-files", "fr-sqlite", "fr-pg") if t in results["targets"]]
+    targets = [t for t in ("ours-sqlite", "ours-pg", "fr-files", "fr-sqlite", "fr-pg", "pyrad-loop") if t in results["targets"]]
     ratios = [(a, b) for a, b in RATIOS if a in targets and b in targets]
     head = ["figure", *targets, *[f"{a}/{b}" for a, b in ratios]]
     rows = []
@@ -649,6 +677,8 @@ def main() -> int:
                     factories.append(("fr-pg", lambda: FreeRadius("fr-pg", work, "postgresql", users_file, pg_fr)))
             else:
                 results["errors"].append("FreeRADIUS not installed: no ratios")
+            if NAIVE_PYRAD.exists():
+                factories.append(("pyrad-loop", lambda: PyradLoop("pyrad-loop", work, users_file)))
             built: dict[str, Target] = {}
             for name, factory in factories:
                 if not want(name):
@@ -656,6 +686,10 @@ def main() -> int:
                 try:
                     log(f"preparing {name}")
                     built[name] = target = factory()
+                    if isinstance(target, PyradLoop):
+                        if "auth" in PARTS:
+                            results["targets"][name] = {"pinned": pap_only(target)}
+                        continue
                     results["targets"][name] = {"pinned": pinned_scenarios(target)}
                     if "unpinned" in PARTS:
                         results["targets"][name]["unpinned"] = unpinned_scenarios(target)
