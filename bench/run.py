@@ -690,7 +690,7 @@ def main() -> int:
                     factories.append(("fr-pg", lambda: FreeRadius("fr-pg", work, "postgresql", users_file, pg_fr)))
             else:
                 results["errors"].append("FreeRADIUS not installed: no ratios")
-            if NAIVE_PYRAD.exists():
+            if NAIVE_PYRAD.exists() and "auth" in PARTS:
                 factories.append(("pyrad-loop", lambda: PyradLoop("pyrad-loop", work, users_file)))
             built: dict[str, Target] = {}
             for name, factory in factories:
@@ -700,8 +700,7 @@ def main() -> int:
                     log(f"preparing {name}")
                     built[name] = target = factory()
                     if isinstance(target, PyradLoop):
-                        if "auth" in PARTS:
-                            results["targets"][name] = {"pinned": pap_only(target)}
+                        results["targets"][name] = {"pinned": pap_only(target)}
                         continue
                     results["targets"][name] = {"pinned": pinned_scenarios(target)}
                     if "unpinned" in PARTS:

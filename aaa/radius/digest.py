@@ -9,7 +9,10 @@ goes to OpenSSL 3's EVP layer, whose context set-up and clean-up cost as much as
 EVP layer"). An MS-CHAPv2 login takes six SHA-1s of 40-80 octets: in a loop on its own OpenSSL's is
 about as fast as the built-in ``_sha1`` (0.82 against 1.02 µs on one machine, 1.02 against 0.98 on
 another), but inside the server, where the EVP layer's code competes for the caches with everything
-else a request runs, the built-in one saved 4-9 µs a login (docs/performance.md, "MS-CHAP in place").
+else a request runs, the built-in one saved 4-9 µs a login on an AMD EPYC (docs/performance.md, "MS-CHAP
+in place"). On an Intel Xeon with the SHA extensions OpenSSL's was the cheaper by 1.2 µs a login in
+place ("MS-CHAPv2 in place on this machine"): which one wins depends on the CPU, by a few percent
+of a login either way; the built-in one stays.
 An interpreter built without its own MD5 or SHA-1 gets ``hashlib``'s; the digests are the same (the
 RFC vectors run against whichever is in use).
 """

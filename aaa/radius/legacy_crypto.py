@@ -3,11 +3,11 @@
 OpenSSL 3 moved both to its "legacy" provider, so ``hashlib.new("md4")`` fails, but its libcrypto
 still exports the plain functions (``MD4``, ``DES_set_key_unchecked``, ``DES_ecb_encrypt``;
 deprecated, no provider involved). Called through :mod:`ctypes` they cost about 1.5 µs an MD4
-and 0.6 µs a DES block here (the GIL kept, the DES calls without ``argtypes``: see below), against 7.2 µs for pycryptodome's MD4 and about 7 µs to build a
-DES cipher through ``cryptography`` or pycryptodome: the difference was most of a subscriber's
-first MS-CHAP login (docs/performance.md, "MS-CHAP without a warm-up"). Where libcrypto is not
-found or lacks them (another platform, a FIPS build without DES), pycryptodome does the same job;
-:data:`BACKEND` says which is in use.
+and 0.6 µs a DES block here (the GIL kept, the DES calls without ``argtypes``: see below), against
+7.2 µs for pycryptodome's MD4 and about 7 µs to build a DES cipher through ``cryptography`` or
+pycryptodome: the difference was most of a subscriber's first MS-CHAP login (docs/performance.md,
+"MS-CHAP without a warm-up"). Where libcrypto is not found or lacks them (another platform, a FIPS
+build without DES), pycryptodome does the same job; :data:`BACKEND` says which is in use.
 
 A key used again and again (the three DES keys of a password's NT hash, one ChallengeResponse per
 MS-CHAP login) is prepared once with :func:`des_prepare`: libcrypto's key schedule, kept as a
