@@ -7,6 +7,9 @@ timers, and writes what it saw to a JSON file when the server stops (SIGTERM):
   that ran it, thread name (``gc.callbacks``);
 * ``purge``: each ``RadiusServer.purge_duplicates`` (wall ms, CPU ms);
 * ``auth_log``: each ``AuthLogWriter._write`` batch (wall ms, CPU ms of its thread, rows);
+* ``auth_log_piece``: each piece of a batch handed to the auth log process
+  (``AuthLogProcess.write``; wall ms, CPU ms of the thread, rows): the CPU is mostly pickling the
+  rows, which keeps the GIL from the reactor until it is done;
 * ``refresh``: each ``Cache.refresh``;
 * ``heap``: every 2 s, the objects in the collector's oldest generation and the frozen ones.
 
@@ -32,7 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-EVENTS: dict[str, list[Any]] = {"gc": [], "purge": [], "auth_log": [], "refresh": [], "heap": []}
+EVENTS: dict[str, list[Any]] = {"gc": [], "purge": [], "auth_log": [], "auth_log_piece": [], "refresh": [], "heap": []}
 _STARTED: dict[int, tuple[float, float]] = {}
 
 
@@ -69,6 +72,7 @@ def install() -> None:
     from twisted.internet.task import LoopingCall
 
     from aaa import serve
+    from aaa.apply_process import AuthLogProcess
     from aaa.background import AuthLogWriter
     from aaa.cache import Cache
     from aaa.radius.server import RadiusServer
@@ -76,6 +80,7 @@ def install() -> None:
     gc.callbacks.append(_gc_callback)
     _timed(RadiusServer, "purge_duplicates", "purge")
     _timed(AuthLogWriter, "_write", "auth_log", rows=lambda args: len(args[1]))
+    _timed(AuthLogProcess, "write", "auth_log_piece", rows=lambda args: len(args[1]))
     _timed(Cache, "refresh", "refresh")
     start = serve.Service.start
 
@@ -108,6 +113,11 @@ def summary(path: str) -> str:
         rows = sum(b[3] for b in batches)
         lines.append(f"auth log: {len(batches)} batches, {rows} rows, CPU ms per batch max {max(cpu):.0f}, "
                      f"{sum(cpu) / max(rows, 1) * 1e3:.1f} µs of CPU per row, wall ms max {max(b[1] for b in batches):.0f}")  # fmt: skip
+    pieces = events.get("auth_log_piece", [])
+    if pieces:
+        cpu = sorted(p[2] for p in pieces)
+        lines.append(f"auth log pieces (GIL held mostly pickling): {len(pieces)}, rows max {max(p[3] for p in pieces)}, "
+                     f"CPU ms median {cpu[len(cpu) // 2]:.2f} max {cpu[-1]:.2f}")  # fmt: skip
     lines.append(f"heap (oldest generation, frozen) every 2 s: {[(h[1], h[2]) for h in events['heap']]}")
     return "\n".join(lines)
 

@@ -201,3 +201,55 @@ def test_a_killed_auth_log_process_is_replaced_and_nothing_is_lost(engine: Engin
     assert process.starts == 2 and process.pid not in (None, first)
     assert [r.login for r in stored(engine)] == ["ana", "bia"]
     assert log.written == 2 and log.pending == 0 and log.dropped == 0
+
+
+class PieceRecorder:
+    """Stands in for the auth log process: records the pieces it is given and commits them to a
+    list, refusing the pieces numbered in ``refuse`` (once each)."""
+
+    def __init__(self, refuse: set[int] = frozenset()) -> None:  # type: ignore[assignment]
+        self.pieces: list[int] = []
+        self.committed: list[str] = []
+        self._refuse = set(refuse)
+
+    def write(self, rows: list[tuple[Any, ...]]) -> int:
+        number = len(self.pieces)
+        self.pieces.append(len(rows))
+        if number in self._refuse:
+            self._refuse.discard(number)
+            raise RuntimeError("the database refused the piece")
+        self.committed += [r[1] for r in rows]
+        return len(rows)
+
+
+def test_a_batch_goes_to_the_process_in_pieces(engine: Engine) -> None:
+    """Pickling a batch is one C call that keeps the GIL from the reactor until it returns: a batch
+    of half a second under load (10,000 rows) held it for milliseconds, so it goes in pieces."""
+    process = PieceRecorder()
+    log = writer(engine, process=process, chunk=1000)
+    for i in range(2500):
+        log(row(f"user{i}"))
+    log.flush()
+    assert process.pieces == [1000, 1000, 500]
+    assert process.committed == [f"user{i}" for i in range(2500)] and log.written == 2500 and log.pending == 0
+
+
+def test_a_refused_piece_puts_back_only_the_rows_not_committed(engine: Engine) -> None:
+    process = PieceRecorder(refuse={1})
+    log = writer(engine, process=process, chunk=2)
+    for i in range(5):
+        log(row(f"user{i}"))
+    log.flush()  # piece 0 committed, piece 1 refused: it and the rest wait
+    assert log.written == 2 and log.pending == 3 and log.dropped == 0
+    log(row("user5"))
+    log.flush()
+    assert process.committed == [f"user{i}" for i in range(6)]  # each once, in order
+    assert log.written == 6 and log.pending == 0
+
+
+def test_pieces_reach_the_database_through_the_process(engine: Engine, process: AuthLogProcess) -> None:
+    log = writer(engine, process=process, chunk=2)
+    for i in range(5):
+        log(row(f"user{i}"))
+    log.flush()
+    assert [r.login for r in stored(engine)] == [f"user{i}" for i in range(5)] and log.written == 5
