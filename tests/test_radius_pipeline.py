@@ -516,6 +516,32 @@ def test_source_port_is_part_of_the_duplicate_key(demo: Demo) -> None:
     assert h.counters.duplicates == 0 and len(h.auth_log) == 2
 
 
+def test_the_young_generation_is_collected_every_few_hundred_requests(demo: Demo) -> None:
+    """What each request leaves behind for a while (duplicate-cache entry, auth log row) must not pile
+    up in the collector's youngest generation: CPython's own trigger counts deallocations of older
+    objects against it and under load let tens of thousands gather, then walked them in one pass
+    of tens of ms. The collector's own trigger is off here, so only the server's can keep it small."""
+    import gc
+
+    from aaa.radius.server import YOUNG_COLLECTION_EVERY
+
+    h = demo.harness()
+    requests = [pap(pppoe("joao"), "joao2024", identifier=i % 256) for i in range(4 * YOUNG_COLLECTION_EVERY)]
+    gc.collect()
+    gc.disable()
+    try:
+        young = []
+        for request in requests:
+            h.send_auth(request)
+            young.append(len(gc.get_objects(0)))
+    finally:
+        gc.enable()
+    assert len(h.auth_log) == len(requests) and h.counters.duplicates == 0
+    per_request = young[YOUNG_COLLECTION_EVERY - 2] / (YOUNG_COLLECTION_EVERY - 1)  # before the first collection
+    assert per_request >= 3  # what the server keeps per request: key, entry, expiry, auth log row
+    assert max(young[YOUNG_COLLECTION_EVERY:]) <= (YOUNG_COLLECTION_EVERY + 2) * per_request  # not 4 x as many
+
+
 def test_settle_heap_collects_then_sets_the_live_objects_aside() -> None:
     """``aaa serve`` freezes what it holds after start-up: later full collections skip it."""
     import gc
