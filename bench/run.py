@@ -199,17 +199,30 @@ class Ours(Target):
     def command(self, workers: int) -> list[str]:
         return [AAA, "--config", self.config, "serve", "--workers", str(workers)]
 
-    def drained(self, bound: float = 60.0) -> float:
-        """Wait until the journal is applied (bounded); the seconds it took."""
+    def stats(self) -> dict[str, Any]:
+        """The server's ``/stats`` (what ``aaa stats`` shows)."""
         import urllib.request
 
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/stats", timeout=5) as reply:
+            return dict(json.loads(reply.read()))
+
+    def drained(self, bound: float = 60.0) -> float:
+        """Wait until the journal is applied (bounded); the seconds it took."""
         began = time.monotonic()
         while time.monotonic() - began < bound:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/stats", timeout=5) as reply:
-                if json.loads(reply.read()).get("journal_pending_bytes") == 0:
-                    return round(time.monotonic() - began, 2)
+            if self.stats().get("journal_pending_bytes") == 0:
+                return round(time.monotonic() - began, 2)
             time.sleep(0.05)
         raise RuntimeError(f"journal not applied within {bound:.0f} s")
+
+    def auth_log(self) -> dict[str, Any]:
+        """Where the auth log stands right after the authentication runs: its child runs at the
+        lowest CPU priority, so under a load that keeps both cores busy it writes in the gaps and
+        catches up after; what it could not hold (``[radius]`` bound, 100,000 rows) is dropped
+        and counted. Reported so that the rates are read with it."""
+        s = self.stats()
+        return {"written": s.get("auth_log_written"), "waiting": s.get("auth_log_pending"), "dropped": s.get("auth_log_dropped"),
+                "answered": s.get("accepts", 0) + s.get("rejects", 0)}  # fmt: skip
 
     def sessions(self, prefix: str) -> dict[str, int]:
         """Rows of ``sessions`` for an Acct-Session-Id prefix: total and closed (the lost-record check)."""
@@ -313,6 +326,8 @@ def pinned_scenarios(target: Target) -> dict[str, Any]:
         if "auth" in PARTS:
             log(f"{target.name}: MS-CHAPv2 and PAP interleaved")
             attempt(out, "mschapv2_over_pap", lambda: interleaved(target, "mschapv2", "pap"))
+            if isinstance(target, Ours):
+                attempt(out, "auth_log_after_auth", target.auth_log)
         if "acct" in PARTS:
             log(f"{target.name}: accounting flood")
             prefix = f"fl{os.getpid():x}"
@@ -593,6 +608,40 @@ def machine() -> dict[str, Any]:
             "freeradius": fr, "seconds_per_run": SECONDS}  # fmt: skip
 
 
+_SPIN = """
+import json, sys, time
+clock = time.perf_counter
+end = clock() + float(sys.argv[1])
+last = clock()
+gaps = []
+while last < end:
+    now = clock()
+    if now - last > 0.001:
+        gaps.append(now - last)
+    last = now
+print(json.dumps(gaps))
+"""
+
+
+def host_stalls(seconds: float = 5.0) -> dict[str, Any]:
+    """How often this machine takes a core away when both are busy, as the pinned runs keep them.
+
+    A loop on each core notes every gap of over 1 ms between two turns (time the loop did not
+    run: the hypervisor, the kernel, another process). On a machine whose cores are shared with
+    other guests those gaps set the p99 at W=32 whatever the server does: a 5 ms gap on the
+    server's core delays every request that arrives in it. Figures per core, per 10 s."""
+    procs = {cpu: subprocess.Popen(["taskset", "-c", cpu, sys.executable, "-c", _SPIN, str(seconds)], stdout=subprocess.PIPE, text=True)
+             for cpu in (SERVER_CPU, GEN_CPU)}  # fmt: skip
+    out: dict[str, Any] = {}
+    for cpu, proc in procs.items():
+        stdout, _ = proc.communicate(timeout=seconds + 30)
+        gaps = sorted(json.loads(stdout))
+        scale = 10.0 / seconds
+        out[f"core{cpu}"] = {"gaps_over_1ms": round(len(gaps) * scale), "gaps_over_3ms": round(sum(g > 0.003 for g in gaps) * scale),
+                             "lost_ms": round(sum(gaps) * 1e3 * scale, 1), "max_ms": round(gaps[-1] * 1e3, 1) if gaps else 0.0}  # fmt: skip
+    return out
+
+
 # -- report ---------------------------------------------------------------------------------------
 
 ROWS = [
@@ -657,7 +706,15 @@ def table(results: dict[str, Any]) -> str:
                      f"aaa bench {r['aaa_bench']['requests_per_s']} req/s (p99 {r['aaa_bench']['p99_ms']} ms)")  # fmt: skip
     elif r:
         lines.append(f"radload cross-check: {r.get('skipped')}")
+    for when in ("before", "after"):
+        stalls = results.get("machine", {}).get(f"host_stalls_{when}")
+        if stalls:
+            lines.append(f"Host stalls {when} the run (both cores spinning; per core per 10 s: gaps over 1 ms / over 3 ms, ms lost, "
+                         "longest): " + "; ".join(f"{core} {v['gaps_over_1ms']} / {v['gaps_over_3ms']}, {v['lost_ms']} ms, "
+                                                  f"{v['max_ms']} ms" for core, v in stalls.items()))  # fmt: skip
     for name, t in results["targets"].items():
+        if "auth_log_after_auth" in t.get("pinned", {}):
+            lines.append(f"{name} auth log right after the authentication runs: {t['pinned']['auth_log_after_auth']}")
         for key in ("acct_sessions_in_db", "storm_sessions_in_db"):
             if key in t.get("pinned", {}):
                 lines.append(f"{name} {key}: {t['pinned'][key]} (expected rows {USERS}, all closed)")
@@ -676,6 +733,7 @@ def main() -> int:
     try:
         have_fr = ensure_freeradius()
         results["machine"] = machine()
+        results["machine"]["host_stalls_before"] = host_stalls()
         users_file = work / "users.txt"
         users_file.write_text("".join(f"user{i:05d} pw{i:05d}\n" for i in range(1, USERS + 1)))
         with scratch_databases([pg_ours, pg_fr]) as pg:
@@ -728,6 +786,7 @@ def main() -> int:
                     results["extra"][key] = job()
                 except Exception as exc:
                     results["errors"].append(f"{key}: {exc}")
+        results["machine"]["host_stalls_after"] = host_stalls()
     finally:
         for proc in list(STARTED):
             stop(proc)
