@@ -23,7 +23,8 @@ The same program, started with ``"role": "auth_log"`` in its configuration, writ
 error or None, log lines)``. It runs at the lowest CPU priority there is (``SCHED_IDLE`` on Linux,
 else nice 19): when it shares a core with the reactor, the scheduler lets it run only when the
 reactor does not want to; rows wait in the server (bounded, see
-:class:`aaa.background.AuthLogWriter`) meanwhile.
+:class:`aaa.background.AuthLogWriter`) meanwhile, and when too many wait a second child at the
+normal scheduling class writes them.
 
 The child ignores SIGINT and SIGTERM (the parent drains the journal a last time when stopping,
 and needs the child for that); it exits on ``None`` or when the parent's end closes, and on Linux
@@ -164,12 +165,15 @@ class ApplyProcess(_Child):
 
 
 class AuthLogProcess(_Child):
-    """Writes auth log batches in the child, at the lowest CPU priority (see the module docstring)."""
+    """Writes auth log batches in the child, at the lowest CPU priority (see the module docstring),
+    or with ``idle=False`` in the normal scheduling class at the starting thread's nice level: the
+    one :class:`aaa.background.AuthLogWriter` turns to when the first has fallen far behind (an
+    unprivileged process cannot leave ``SCHED_IDLE``, so that is a second child rather than the
+    first one's priority raised)."""
 
-    name = "auth log"
-
-    def __init__(self, url: str) -> None:
-        super().__init__({"role": "auth_log", "url": url, "nice": 19, "idle": True})
+    def __init__(self, url: str, *, idle: bool = True) -> None:
+        super().__init__({"role": "auth_log", "url": url, "nice": 19 if idle else 0, "idle": idle})
+        self.name = "auth log" if idle else "auth log (backlog)"
 
     def write(self, rows: list[tuple[Any, ...]]) -> int:
         """Write and commit ``rows`` in the child; how many. Raises :class:`ApplyProcessError` when

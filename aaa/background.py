@@ -294,6 +294,15 @@ class AuthLogWriter:
     one C call that keeps the GIL until it returns, and a half-second batch of 10,000 rows held
     the reactor for 2-5 ms at a time; a piece of 1,000 holds it a tenth of that.
 
+    At the lowest priority the child writes only in the gaps a busy machine leaves, which is what
+    a burst wants (a reconnect storm is logged after it) but not a load that keeps every core busy
+    for long: the rows would pile up to the bound and be dropped. So once more than half the bound
+    waits (counting the rest of the batch being written), pieces go to ``hurry``, a second child in
+    the normal scheduling class (at the writer thread's nice level, five below the reactor's:
+    sharing a core with the reactor it gets about a quarter of it), until less than a quarter of
+    the bound does: a sustained load pays for its auth log in CPU instead of losing it
+    (``aaa_auth_log_hurried`` counts the rows written that way).
+
     Bounded: at most ``limit`` rows wait. Beyond that (the database has fallen that far behind)
     a decision is not logged but counted in :attr:`dropped` (exported as ``aaa_auth_log_dropped``,
     documented in docs/performance.md). A batch the database refused is put back, within the same
@@ -304,11 +313,13 @@ class AuthLogWriter:
 
     def __init__(
         self, reactor: Any, pool: ThreadPool, engine: Engine, *, interval: float = 1.0, limit: int = 100_000,
-        process: Any = None, chunk: int = 1_000,
+        process: Any = None, hurry: Any = None, chunk: int = 1_000,
     ) -> None:  # fmt: skip
         self._reactor = reactor
         self._pool = pool
         self._process = process  # an aaa.apply_process.AuthLogProcess: the rows are written there
+        self._hurry = hurry  # another, at normal scheduling, for a backlog (needs process)
+        self._hurrying = False
         self._chunk = chunk
         self._buffer: list[tuple[Any, ...]] = []
         self._limit = limit
@@ -320,6 +331,7 @@ class AuthLogWriter:
         self._failing = False
         self.dropped = 0
         self.written = 0
+        self.hurried = 0
 
     def __call__(self, row: tuple[Any, ...]) -> None:
         buffer = self._buffer
@@ -395,10 +407,24 @@ class AuthLogWriter:
             return
         chunk = self._chunk
         for start in range(0, len(rows), chunk):
+            process = self._writer_for(len(self._buffer) + len(rows) - start)
             try:
-                self.written += self._process.write(rows[start : start + chunk])  # blocks until the child has committed them
+                written = process.write(rows[start : start + chunk])  # blocks until the child has committed them
             except Exception as exc:
                 raise _Unwritten(rows[start:], exc) from exc
+            self.written += written
+            if process is self._hurry:
+                self.hurried += written
+
+    def _writer_for(self, waiting: int) -> Any:
+        """The lowest-priority child, or ``hurry`` from half the bound waiting until under a quarter."""
+        if self._hurry is None:
+            return self._process
+        if waiting >= self._limit // 2:
+            self._hurrying = True
+        elif waiting <= self._limit // 4:
+            self._hurrying = False
+        return self._hurry if self._hurrying else self._process
 
 
 class _Unwritten(Exception):

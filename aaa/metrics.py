@@ -52,6 +52,10 @@ class ServerCollector:
             value=s.get("accounting_dead_letter", 0),
         )
         yield CounterMetricFamily("aaa_auth_log_written", "Authentication decisions written to auth_log", value=s.get("auth_log_written", 0))
+        yield CounterMetricFamily(
+            "aaa_auth_log_hurried", "Authentication decisions written at normal CPU priority because too many waited",
+            value=s.get("auth_log_hurried", 0),
+        )
         yield GaugeMetricFamily("aaa_auth_log_pending", "Authentication decisions waiting for the next auth_log batch", value=s.get("auth_log_pending", 0))
         yield CounterMetricFamily(
             "aaa_auth_log_dropped", "Authentication decisions not written to auth_log (the database fell too far behind)",

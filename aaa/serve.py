@@ -143,11 +143,12 @@ class Service:
         # The auth log has a thread of its own, run at a lower priority, which hands each batch to a
         # child process at the lowest priority (see AuthLogWriter).
         self.auth_log_pool = ThreadPool(1, 1, "aaa-auth-log")
-        self.auth_log_process = (
-            AuthLogProcess(context.engine.url.render_as_string(hide_password=False)) if settings.radius.auth_log_in_process else None
-        )  # fmt: skip
+        url = context.engine.url.render_as_string(hide_password=False)
+        in_process = settings.radius.auth_log_in_process
+        self.auth_log_process = AuthLogProcess(url) if in_process else None
+        self.auth_log_hurry = AuthLogProcess(url, idle=False) if in_process else None  # started when first needed
         self.auth_log = AuthLogWriter(reactor, self.auth_log_pool, context.engine, interval=AUTH_LOG_INTERVAL,
-                                      process=self.auth_log_process)  # fmt: skip
+                                      process=self.auth_log_process, hurry=self.auth_log_hurry)  # fmt: skip
         self.server = RadiusServer(
             reactor=reactor, cache=self.cache, runner=self.runner, dictionary=self.dictionary, journal=self.journal,
             online=self.online, auth_log=self.auth_log, context=context,
@@ -264,8 +265,9 @@ class Service:
         except Exception:
             log.warn("accounting records left in the journal; they are applied at the next start")
         yield self.auth_log.stop()
-        if self.auth_log_process is not None:
-            yield deferToThreadPool(self.reactor, self.auth_log_pool, self.auth_log_process.close)
+        for process in (self.auth_log_process, self.auth_log_hurry):
+            if process is not None:
+                yield deferToThreadPool(self.reactor, self.auth_log_pool, process.close)
         self.auth_log_pool.stop()
         self.context.pm.hook.aaa_shutdown(context=self.context)
         self.journal.close()
@@ -380,6 +382,7 @@ class Service:
             auth_log_written=self.auth_log.written,
             auth_log_pending=self.auth_log.pending,
             auth_log_dropped=self.auth_log.dropped,
+            auth_log_hurried=self.auth_log.hurried,
             uptime_seconds=round(time.time() - self.started_at, 1),
             worker=self.options.index,
             pid=os.getpid(),

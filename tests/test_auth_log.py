@@ -253,3 +253,32 @@ def test_pieces_reach_the_database_through_the_process(engine: Engine, process: 
         log(row(f"user{i}"))
     log.flush()
     assert [r.login for r in stored(engine)] == [f"user{i}" for i in range(5)] and log.written == 5
+
+
+def test_a_backlog_over_half_the_bound_is_written_at_normal_priority(engine: Engine) -> None:
+    """The lowest-priority child writes only in the gaps a busy machine leaves; from half the bound
+    waiting (the rest of the batch being written included) until under a quarter, pieces go to the
+    child in the normal scheduling class instead of piling up to the bound and being dropped."""
+    idle, hurry = PieceRecorder(), PieceRecorder()
+    log = writer(engine, process=idle, hurry=hurry, chunk=2, limit=8)
+    for i in range(6):
+        log(row(f"user{i}"))
+    log.flush()  # 6 waiting, then 4: in a hurry; 2 (a quarter): back to the idle child
+    assert (hurry.pieces, idle.pieces) == ([2, 2], [2])
+    assert hurry.committed + idle.committed == [f"user{i}" for i in range(6)]
+    assert log.written == 6 and log.hurried == 4 and log.dropped == 0
+    log(row("user6"))
+    log.flush()
+    assert idle.pieces == [2, 1] and log.hurried == 4
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_IDLE is Linux's")
+def test_the_backlog_process_runs_in_the_normal_scheduling_class(engine: Engine) -> None:
+    hurry = AuthLogProcess(engine.url.render_as_string(hide_password=False), idle=False)
+    try:
+        hurry.write([row("ana")])
+        assert hurry.pid is not None and os.sched_getscheduler(hurry.pid) == os.SCHED_OTHER
+        assert os.getpriority(os.PRIO_PROCESS, hurry.pid) == os.getpriority(os.PRIO_PROCESS, 0)
+        assert [r.login for r in stored(engine)] == ["ana"]
+    finally:
+        hurry.close()

@@ -155,7 +155,20 @@ def test_accounting_start_interim_stop_shows_the_closed_session(server: ServerPr
     assert row["framed_ip"] == "100.64.10.20" and row["nas"] == "demo-router"
 
 
+def test_the_auth_log_counters_are_exported(server: ServerProcess) -> None:
+    """Written, waiting, written in a hurry (by the child at normal priority) and dropped."""
+    radclient(server, "User-Name = joao, User-Password = joao2024, Message-Authenticator = 0x00")
+    data = stats(server)
+    assert {"auth_log_written", "auth_log_pending", "auth_log_hurried", "auth_log_dropped"} <= set(data)
+    assert data["auth_log_hurried"] == 0 and data["auth_log_dropped"] == 0
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    for name in ("aaa_auth_log_written_total", "aaa_auth_log_pending", "aaa_auth_log_hurried_total", "aaa_auth_log_dropped_total"):
+        assert f"\n{name} " in text, name
+
+
 def test_sigterm_stops_the_server_with_exit_code_0(server: ServerProcess) -> None:
     """Runs last in the module: it stops the module's server."""
     assert server.stop(timeout=10) == 0
     assert "aaa serve stopping" in server.log.read_text()
+
