@@ -146,7 +146,7 @@ class Service:
         url = context.engine.url.render_as_string(hide_password=False)
         in_process = settings.radius.auth_log_in_process
         self.auth_log_process = AuthLogProcess(url) if in_process else None
-        self.auth_log_hurry = AuthLogProcess(url, idle=False) if in_process else None  # started when first needed
+        self.auth_log_hurry = AuthLogProcess(url, idle=False) if in_process else None
         self.auth_log = AuthLogWriter(reactor, self.auth_log_pool, context.engine, interval=AUTH_LOG_INTERVAL,
                                       process=self.auth_log_process, hurry=self.auth_log_hurry)  # fmt: skip
         self.server = RadiusServer(
@@ -217,8 +217,9 @@ class Service:
         self.drainer.start()
         self.auth_log_pool.start()
         self.auth_log_pool.callInThread(lower_thread_priority)
-        if self.auth_log_process is not None:  # started from the pool's thread: see ApplyProcess._ensure
-            self.auth_log_pool.callInThread(self.auth_log_process.start)
+        for process in (self.auth_log_process, self.auth_log_hurry):  # from the pool's thread: see _Child._ensure
+            if process is not None:  # both now: started under a saturating load, the second took 2.8 s
+                self.auth_log_pool.callInThread(process.start)
         self.auth_log.start()
         if opts.index == 0:
             self.context.pm.hook.aaa_register_jobs(register=self.jobs.register)

@@ -8,10 +8,14 @@ README shows. Skipped when radclient is not installed (``make system-deps`` inst
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
+import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -165,6 +169,25 @@ def test_the_auth_log_counters_are_exported(server: ServerProcess) -> None:
         text = response.read().decode()
     for name in ("aaa_auth_log_written_total", "aaa_auth_log_pending", "aaa_auth_log_hurried_total", "aaa_auth_log_dropped_total"):
         assert f"\n{name} " in text, name
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="scheduling classes are Linux's")
+def test_the_auth_log_children_are_up_from_the_start(server: ServerProcess) -> None:
+    """The accounting apply child, the auth log's child at SCHED_IDLE and its backlog child in the
+    normal class, all started with the server (the backlog child, started only when needed under a
+    saturating load, took 2.8 s to answer while rows piled up to the bound)."""
+    assert server.process is not None
+    pid = server.process.pid
+    deadline = time.monotonic() + 20
+    while True:
+        tasks = Path(f"/proc/{pid}/task").iterdir()  # a child belongs to the thread that started it
+        children = [int(c) for t in tasks for c in (t / "children").read_text().split()]
+        ours = [c for c in children if b"aaa.apply_process" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        if len(ours) == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    classes = sorted(os.sched_getscheduler(c) for c in ours)
+    assert classes == sorted([os.SCHED_OTHER, os.SCHED_OTHER, os.SCHED_IDLE])
 
 
 def test_sigterm_stops_the_server_with_exit_code_0(server: ServerProcess) -> None:
