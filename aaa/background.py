@@ -291,8 +291,9 @@ class AuthLogWriter:
     writing held the reactor's GIL and took its core in slices of a millisecond or so, the largest
     part of PAP's p99 (docs/performance.md, "The auth log in a process of its own"). A batch goes
     to the process in pieces of at most ``chunk`` rows, each committed on its own: pickling is
-    one C call that keeps the GIL until it returns, and a half-second batch of 10,000 rows held
-    the reactor for 2-5 ms at a time; a piece of 1,000 holds it a tenth of that.
+    one C call that keeps the GIL until it returns: a half-second batch of 10,000 rows held the
+    reactor for 2-5 ms, and the 50,000-90,000 rows a batch grows to when the child falls behind
+    for 30-70 ms; a piece of 1,000 holds it for under a millisecond.
 
     At the lowest priority the child writes only in the gaps a busy machine leaves, which is what
     a burst wants (a reconnect storm is logged after it) but not a load that keeps every core busy
@@ -301,7 +302,10 @@ class AuthLogWriter:
     the normal scheduling class (at the writer thread's nice level, five below the reactor's:
     sharing a core with the reactor it gets about a quarter of it), until less than a quarter of
     the bound does: a sustained load pays for its auth log in CPU instead of losing it
-    (``aaa_auth_log_hurried`` counts the rows written that way).
+    (``aaa_auth_log_hurried`` counts the rows written that way). That child is started once a
+    tenth of the bound waits: a Python process with its database driver is some 55 MB, which a
+    server that never falls behind need not carry, and started only at half the bound under a
+    saturating load it took 2.8 s to take its first piece, while the rows reached the bound.
 
     Bounded: at most ``limit`` rows wait. Beyond that (the database has fallen that far behind)
     a decision is not logged but counted in :attr:`dropped` (exported as ``aaa_auth_log_dropped``,
@@ -320,6 +324,7 @@ class AuthLogWriter:
         self._process = process  # an aaa.apply_process.AuthLogProcess: the rows are written there
         self._hurry = hurry  # another, at normal scheduling, for a backlog (needs process)
         self._hurrying = False
+        self._hurry_started = False
         self._chunk = chunk
         self._buffer: list[tuple[Any, ...]] = []
         self._limit = limit
@@ -417,9 +422,13 @@ class AuthLogWriter:
                 self.hurried += written
 
     def _writer_for(self, waiting: int) -> Any:
-        """The lowest-priority child, or ``hurry`` from half the bound waiting until under a quarter."""
+        """The lowest-priority child, or ``hurry`` from half the bound waiting until under a quarter
+        (started, which does not wait for it, from a tenth)."""
         if self._hurry is None:
             return self._process
+        if waiting >= self._limit // 10 and not self._hurry_started:
+            self._hurry_started = True
+            self._hurry.start()
         if waiting >= self._limit // 2:
             self._hurrying = True
         elif waiting <= self._limit // 4:

@@ -141,7 +141,7 @@ class Service:
         if self.resync_online or apply_process is not None:
             self.online.track()
         # The auth log has a thread of its own, run at a lower priority, which hands each batch to a
-        # child process at the lowest priority (see AuthLogWriter).
+        # child process at the lowest priority, or to a second one when too many rows wait (see AuthLogWriter).
         self.auth_log_pool = ThreadPool(1, 1, "aaa-auth-log")
         url = context.engine.url.render_as_string(hide_password=False)
         in_process = settings.radius.auth_log_in_process
@@ -217,9 +217,8 @@ class Service:
         self.drainer.start()
         self.auth_log_pool.start()
         self.auth_log_pool.callInThread(lower_thread_priority)
-        for process in (self.auth_log_process, self.auth_log_hurry):  # from the pool's thread: see _Child._ensure
-            if process is not None:  # both now: started under a saturating load, the second took 2.8 s
-                self.auth_log_pool.callInThread(process.start)
+        if self.auth_log_process is not None:  # started from the pool's thread: see _Child._ensure
+            self.auth_log_pool.callInThread(self.auth_log_process.start)  # the backlog child when needed
         self.auth_log.start()
         if opts.index == 0:
             self.context.pm.hook.aaa_register_jobs(register=self.jobs.register)

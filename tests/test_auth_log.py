@@ -210,7 +210,11 @@ class PieceRecorder:
     def __init__(self, refuse: set[int] = frozenset()) -> None:  # type: ignore[assignment]
         self.pieces: list[int] = []
         self.committed: list[str] = []
+        self.started = 0
         self._refuse = set(refuse)
+
+    def start(self) -> None:
+        self.started += 1
 
     def write(self, rows: list[tuple[Any, ...]]) -> int:
         number = len(self.pieces)
@@ -270,6 +274,23 @@ def test_a_backlog_over_half_the_bound_is_written_at_normal_priority(engine: Eng
     log(row("user6"))
     log.flush()
     assert idle.pieces == [2, 1] and log.hurried == 4
+
+
+def test_the_backlog_process_is_started_once_a_tenth_of_the_bound_waits(engine: Engine) -> None:
+    """Not before (a Python process and its driver is some 55 MB a server that keeps up need not
+    carry), and not only at half the bound (under a saturating load it took seconds to start)."""
+    idle, hurry = PieceRecorder(), PieceRecorder()
+    log = writer(engine, process=idle, hurry=hurry, chunk=5, limit=100)
+    for i in range(9):
+        log(row(f"user{i}"))
+    log.flush()
+    assert hurry.started == 0
+    for i in range(10):
+        log(row(f"user{i}"))
+    log.flush()
+    log(row("user10"))
+    log.flush()
+    assert hurry.started == 1 and hurry.pieces == [] and idle.pieces == [5, 4, 5, 5, 1]  # started, still idle's work
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_IDLE is Linux's")

@@ -200,7 +200,7 @@ class RadiusServer:
         duplicate-cache key and entry, its auth log row) and frees about as many older ones (the
         entries whose window has closed), so that difference hardly moves: under load tens of
         thousands of young objects piled up between the collector's own passes, each of which then
-        held the reactor for 5-48 ms (docs/performance.md, "Young collections every 256 requests").
+        held the reactor for 5-48 ms (docs/performance.md, "What held the reactor").
         Collected every few hundred datagrams, the young generation stays at about a thousand
         objects and a pass takes a fraction of a millisecond.
         """
