@@ -305,7 +305,9 @@ class AuthLogWriter:
     (``aaa_auth_log_hurried`` counts the rows written that way). That child is started once a
     tenth of the bound waits: a Python process with its database driver is some 55 MB, which a
     server that never falls behind need not carry, and started only at half the bound under a
-    saturating load it took 2.8 s to take its first piece, while the rows reached the bound.
+    saturating load it took 2.8 s to take its first piece, while the rows reached the bound. For
+    the same reason the idle child's pieces shrink as the backlog nears half the bound (a piece
+    sent to it cannot be taken back, and may take it seconds): see :meth:`_piece_size`.
 
     Bounded: at most ``limit`` rows wait. Beyond that (the database has fallen that far behind)
     a decision is not logged but counted in :attr:`dropped` (exported as ``aaa_auth_log_dropped``,
@@ -410,16 +412,29 @@ class AuthLogWriter:
                 raise _Unwritten(rows, exc) from exc
             self.written += len(rows)
             return
-        chunk = self._chunk
-        for start in range(0, len(rows), chunk):
-            process = self._writer_for(len(self._buffer) + len(rows) - start)
+        start = 0
+        while start < len(rows):
+            waiting = len(self._buffer) + len(rows) - start
+            process = self._writer_for(waiting)
+            size = self._piece_size(waiting) if process is self._process else self._chunk
             try:
-                written = process.write(rows[start : start + chunk])  # blocks until the child has committed them
+                written = process.write(rows[start : start + size])  # blocks until the child has committed them
             except Exception as exc:
                 raise _Unwritten(rows[start:], exc) from exc
+            start += size
             self.written += written
             if process is self._hurry:
                 self.hurried += written
+
+    def _piece_size(self, waiting: int) -> int:
+        """Rows for the lowest-priority child: ``chunk`` with nothing waiting, down to a twentieth of
+        it near half the bound. Its piece cannot be taken back once sent, and on a saturated machine
+        (a weight of 3 against the reactor's 1,024) a piece of 1,000 took it seconds, while the rows
+        grew past half the bound to the bound itself; a smaller piece is back sooner."""
+        if self._hurry is None:
+            return self._chunk
+        half = max(1, self._limit // 2)
+        return max(self._chunk // 20, 1, self._chunk * max(0, half - waiting) // half)
 
     def _writer_for(self, waiting: int) -> Any:
         """The lowest-priority child, or ``hurry`` from half the bound waiting until under a quarter
