@@ -171,6 +171,13 @@ def test_the_auth_log_counters_are_exported(server: ServerProcess) -> None:
         assert f"\n{name} " in text, name
 
 
+def helper_children(pid: int) -> list[int]:
+    """The server's ``python -m aaa.apply_process`` children, whichever of its threads started them."""
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    children = [int(c) for t in tasks for c in (t / "children").read_text().split()]
+    return [c for c in children if b"aaa.apply_process" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="scheduling classes are Linux's")
 def test_the_helper_children_up_from_the_start_are_the_apply_and_the_idle_auth_log_one(server: ServerProcess) -> None:
     """The accounting apply child (nice 19) and the auth log's child at SCHED_IDLE; the auth log's
@@ -178,18 +185,11 @@ def test_the_helper_children_up_from_the_start_are_the_apply_and_the_idle_auth_l
     assert server.process is not None
     pid = server.process.pid
     deadline = time.monotonic() + 20
-    while True:
-        tasks = Path(f"/proc/{pid}/task").iterdir()  # a child belongs to the thread that started it
-        children = [int(c) for t in tasks for c in (t / "children").read_text().split()]
-        ours = [c for c in children if b"aaa.apply_process" in Path(f"/proc/{c}/cmdline").read_bytes()]
-        if len(ours) >= 2 or time.monotonic() > deadline:
-            break
+    while len(helper_children(pid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     radclient(server, "User-Name = joao, User-Password = joao2024, Message-Authenticator = 0x00")
     time.sleep(1.0)  # an auth log batch goes every 0.5 s
-    tasks = Path(f"/proc/{pid}/task").iterdir()
-    ours = [int(c) for t in tasks for c in (t / "children").read_text().split()
-            if b"aaa.apply_process" in Path(f"/proc/{c}/cmdline").read_bytes()]  # fmt: skip
+    ours = helper_children(pid)
     assert sorted(os.sched_getscheduler(c) for c in ours) == sorted([os.SCHED_OTHER, os.SCHED_IDLE])
     assert [os.getpriority(os.PRIO_PROCESS, c) for c in ours if os.sched_getscheduler(c) == os.SCHED_OTHER] == [19]
 
@@ -198,4 +198,3 @@ def test_sigterm_stops_the_server_with_exit_code_0(server: ServerProcess) -> Non
     """Runs last in the module: it stops the module's server."""
     assert server.stop(timeout=10) == 0
     assert "aaa serve stopping" in server.log.read_text()
-
