@@ -301,8 +301,9 @@ class AuthLogWriter:
     waits (counting the rest of the batch being written), pieces go to ``hurry``, a second child in
     the normal scheduling class (at the writer thread's nice level, five below the reactor's:
     sharing a core with the reactor it gets about a quarter of it), until less than a quarter of
-    the bound does: a sustained load pays for its auth log in CPU instead of losing it
-    (``aaa_auth_log_hurried`` counts the rows written that way). That child is started once a
+    the bound does: a sustained load pays for more of its auth log in CPU instead of dropping it
+    (``aaa_auth_log_hurried`` counts the rows written that way; on a 2-core machine saturated for
+    half a minute rows were still dropped, docs/performance.md). That child is started once a
     tenth of the bound waits: a Python process with its database driver is some 55 MB, which a
     server that never falls behind need not carry, and started only at half the bound under a
     saturating load it took 2.8 s to take its first piece, while the rows reached the bound. For
