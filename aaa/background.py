@@ -416,9 +416,9 @@ class AuthLogWriter:
         start = 0
         while start < len(rows):
             waiting = len(self._buffer) + len(rows) - start
-            process = self._writer_for(waiting)
-            size = self._piece_size(waiting) if process is self._process else self._chunk
-            try:
+            try:  # starting the backlog child can fail too: whatever fails, the rest goes back
+                process = self._writer_for(waiting)
+                size = self._piece_size(waiting) if process is self._process else self._chunk
                 written = process.write(rows[start : start + size])  # blocks until the child has committed them
             except Exception as exc:
                 raise _Unwritten(rows[start:], exc) from exc

@@ -309,6 +309,23 @@ def test_the_backlog_process_is_started_once_a_tenth_of_the_bound_waits(engine: 
     assert hurry.started == 1 and hurry.pieces == [] and sum(idle.pieces) == 20  # started, still idle's work
 
 
+def test_a_backlog_process_that_cannot_start_loses_no_row(engine: Engine) -> None:
+    """Starting it happens while a batch is being written: if that fails, the batch's rows wait."""
+
+    class Unstartable(PieceRecorder):
+        def start(self) -> None:
+            raise OSError("cannot fork")
+
+    idle = PieceRecorder()
+    log = writer(engine, process=idle, hurry=Unstartable(), chunk=5, limit=100)
+    for i in range(12):
+        log(row(f"user{i}"))
+    log.flush()
+    assert log.pending == 12 and log.written == 0 and log.dropped == 0
+    log.flush()  # not started again: the idle child writes them
+    assert idle.committed == [f"user{i}" for i in range(12)] and log.written == 12
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_IDLE is Linux's")
 def test_the_backlog_process_runs_in_the_normal_scheduling_class(engine: Engine) -> None:
     hurry = AuthLogProcess(engine.url.render_as_string(hide_password=False), idle=False)
