@@ -19,12 +19,11 @@ The protocol is a socket pair carrying pickled messages (:mod:`multiprocessing.c
   and the log lines are what the child logged meanwhile, which the parent logs as its own.
 
 The same program, started with ``"role": "auth_log"`` in its configuration, writes the auth log
-(:class:`AuthLogProcess`): parent → child, a list of auth log rows; child → parent, ``(rows written,
-error or None, log lines)``. It runs at the lowest CPU priority there is (``SCHED_IDLE`` on Linux,
-else nice 19): when it shares a core with the reactor, the scheduler lets it run only when the
-reactor does not want to; rows wait in the server (bounded, see
-:class:`aaa.background.AuthLogWriter`) meanwhile, and when too many wait a second child at the
-normal scheduling class writes them.
+(:class:`AuthLogProcess`): parent → child, the path of an auth log spool file
+(:mod:`aaa.auth_log_spool`); child → parent, ``(rows written, rows dropped, error or None, log
+lines)``. It runs at the lowest CPU priority there is (``SCHED_IDLE`` on Linux, else nice 19):
+when it shares a core with the reactor, the scheduler lets it run only when the reactor does not
+want to; the rows wait on disk, in the spool, meanwhile.
 
 The child ignores SIGINT and SIGTERM (the parent drains the journal a last time when stopping,
 and needs the child for that); it exits on ``None`` or when the parent's end closes, and on Linux
@@ -165,23 +164,21 @@ class ApplyProcess(_Child):
 
 
 class AuthLogProcess(_Child):
-    """Writes auth log batches in the child, at the lowest CPU priority (see the module docstring),
-    or with ``idle=False`` in the normal scheduling class at the starting thread's nice level: the
-    one :class:`aaa.background.AuthLogWriter` turns to when the first has fallen far behind (an
-    unprivileged process cannot leave ``SCHED_IDLE``, so that is a second child rather than the
-    first one's priority raised)."""
+    """Writes the auth log spool's files (:mod:`aaa.auth_log_spool`) in the child, at the lowest CPU
+    priority (see the module docstring)."""
 
-    def __init__(self, url: str, *, idle: bool = True) -> None:
-        super().__init__({"role": "auth_log", "url": url, "nice": 19 if idle else 0, "idle": idle})
-        self.name = "auth log" if idle else "auth log (backlog)"
+    name = "auth log"
 
-    def write(self, rows: list[tuple[Any, ...]]) -> int:
-        """Write and commit ``rows`` in the child; how many. Raises :class:`ApplyProcessError` when
-        the database refused them (nothing of the batch is kept) or the child ended."""
-        written, error = self._call(rows)
-        if error is not None:
-            raise ApplyProcessError(error)
-        return int(written)
+    def __init__(self, url: str) -> None:
+        super().__init__({"role": "auth_log", "url": url, "nice": 19, "idle": True})
+
+    def write_file(self, path: Path) -> tuple[int, int, BaseException | None]:
+        """Write ``path``'s rows in the child (see :func:`aaa.auth_log_spool.write_file`): rows
+        written, rows dropped (unreadable), and the database's error, if any (the rows not written
+        stay in the file). Raises :class:`ApplyProcessEnded` when the child ended meanwhile (what it
+        committed of the file before is not known: those rows may be written again)."""
+        written, dropped, error = self._call(str(path))
+        return int(written), int(dropped), None if error is None else ApplyProcessError(error)
 
 
 # --- the child --------------------------------------------------------------------------------------
@@ -237,17 +234,15 @@ def _apply_work(engine: Any, config: dict[str, Any]) -> Any:
 
 
 def _auth_log_work(engine: Any) -> Any:
+    from aaa.auth_log_spool import write_file
     from aaa.background import AuthLogTable
     from aaa.journal import describe_error
 
     table = AuthLogTable(engine)
 
-    def work(rows: list[tuple[Any, ...]]) -> tuple[int, str | None]:
-        try:
-            table.write(rows)
-        except Exception as exc:
-            return 0, describe_error(exc)
-        return len(rows), None
+    def work(path: str) -> tuple[int, int, str | None]:
+        written, dropped, error = write_file(Path(path), table.write)
+        return written, dropped, None if error is None else describe_error(error)
 
     return work
 

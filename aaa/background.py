@@ -4,7 +4,7 @@
   ``sessions`` in batches (deleting each segment once committed); on a database error it keeps them
   and retries; records the database refuses for good go to a dead-letter file.
   :func:`replay_journals` applies every journal folder at start-up.
-- :class:`AuthLogWriter` writes auth_log rows in batches.
+- :class:`AuthLogWriter` writes auth_log rows in batches (through a spool and a child process).
 - :class:`JobRunner` runs the periodic jobs plugins register, under a database lease so one node of
   a cluster runs each job at a time.
 """
@@ -30,6 +30,7 @@ from twisted.python.threadpool import ThreadPool
 
 from aaa import acct_writer
 from aaa.apply_process import ApplyProcess, ApplyProcessEnded
+from aaa.auth_log_spool import SpoolFull
 from aaa.db.models import JobLease, utcnow
 from aaa.journal import (
     DeadLetterFile,
@@ -278,68 +279,58 @@ class AuthLogWriter:
 
     The reactor's share is one tuple appended to a list per decision (``writer(row)``): no
     formatting, no ORM, no lock. Every ``interval`` seconds the rows collected so far go to the
-    thread pool as one batch, written with the DB-API's ``executemany`` on a connection kept open
-    between batches: through SQLAlchemy's ORM insert, per-row bind processors and a connect per
-    batch were a quarter of the profile's samples and fought the reactor for the GIL
-    (docs/performance.md).
-    One batch is written at a time; rows that arrive meanwhile wait for the next one, so a slow
-    database makes batches larger and commits fewer rather than piling up threads. ``aaa serve``
-    gives the writer a thread of its own and a batch every 0.5 s, and (``[radius]
-    auth_log_in_process``, the default) hands each batch to ``process``, a child process at the
-    lowest CPU priority that formats and writes it (:class:`aaa.apply_process.AuthLogProcess`): the
-    thread only pickles the rows and waits. In the thread itself (five nice levels down) the
-    writing held the reactor's GIL and took its core in slices of a millisecond or so, the largest
-    part of PAP's p99 (docs/performance.md, "The auth log in a process of its own"). A batch goes
-    to the process in pieces of at most ``chunk`` rows, each committed on its own: pickling is
-    one C call that keeps the GIL until it returns: a half-second batch of 10,000 rows held the
-    reactor for 2-5 ms, and the 50,000-90,000 rows a batch grows to when the child falls behind
-    for 30-70 ms; a piece of 1,000 holds it for under a millisecond.
+    writer's thread as one batch. One batch is written at a time; rows that arrive meanwhile wait
+    for the next one, so a slow database makes batches larger rather than piling up threads.
 
-    At the lowest priority the child writes only in the gaps a busy machine leaves, which is what
-    a burst wants (a reconnect storm is logged after it) but not a load that keeps every core busy
-    for long: the rows would pile up to the bound and be dropped. So once more than half the bound
-    waits (counting the rest of the batch being written), pieces go to ``hurry``, a second child in
-    the normal scheduling class (at the writer thread's nice level, five below the reactor's:
-    sharing a core with the reactor it gets about a quarter of it), until less than a quarter of
-    the bound does: a sustained load pays for more of its auth log in CPU instead of dropping it
-    (``aaa_auth_log_hurried`` counts the rows written that way; on a 2-core machine saturated for
-    half a minute rows were still dropped, docs/performance.md). That child is started once a
-    tenth of the bound waits: a Python process with its database driver is some 55 MB, which a
-    server that never falls behind need not carry, and started only at half the bound under a
-    saturating load it took 2.8 s to take its first piece, while the rows reached the bound. For
-    the same reason the idle child's pieces shrink as the backlog nears half the bound (a piece
-    sent to it cannot be taken back, and may take it seconds): see :meth:`_piece_size`.
+    Without ``process`` the thread writes the batch itself, with the DB-API's ``executemany`` on a
+    connection kept open between batches (:class:`AuthLogTable`). ``aaa serve`` (``[radius]
+    auth_log_in_process``, the default) gives the writer a thread of its own at five nice levels
+    below the reactor and a ``spool`` (:class:`aaa.auth_log_spool.AuthLogSpool`): the thread only
+    pickles each batch into a spool file, and ``process``, a child at the lowest CPU priority
+    (:class:`aaa.apply_process.AuthLogProcess`), writes the files to the database, oldest first,
+    one at a time, fed from ``feed_pool``'s thread (which waits for it). Written in the thread, the
+    rows' formatting and the driver held the reactor's GIL and took its core in slices of a
+    millisecond or so, the largest part of PAP's p99; handed to the child directly, a child that
+    fell behind left them in the server's memory, where they were dropped at the bound; and a
+    second child at normal priority that wrote such a backlog took the reactor's core in
+    scheduler slices and doubled the p99 (docs/performance.md, "The auth log's spool").
 
-    Bounded: at most ``limit`` rows wait. Beyond that (the database has fallen that far behind)
-    a decision is not logged but counted in :attr:`dropped` (exported as ``aaa_auth_log_dropped``,
-    documented in docs/performance.md). A batch the database refused is put back, within the same
-    bound, and retried with the next one. Accounting never passes here: it has the journal.
+    Bounded: at most ``limit`` rows wait in memory (the thread cannot write them: the database,
+    or the disk, refuses) and at most the spool's own bound on disk. Beyond either a decision is
+    not logged but counted in :attr:`dropped` (``aaa_auth_log_dropped``). A batch refused is put
+    back, within the bound, and retried with the next one. Accounting never passes here: it has
+    the journal.
 
     Rows are ``(unix time, login, nas id, result, method, reason, Calling-Station-Id)``.
     """
 
+    STOP_SECONDS = 5.0
+    """How long :meth:`stop` goes on feeding the spool to the child; the rest waits for the next start."""
+
     def __init__(
         self, reactor: Any, pool: ThreadPool, engine: Engine, *, interval: float = 1.0, limit: int = 100_000,
-        process: Any = None, hurry: Any = None, chunk: int = 1_000,
+        process: Any = None, spool: Any = None, feed_pool: ThreadPool | None = None,
     ) -> None:  # fmt: skip
+        if (process is None) != (spool is None):
+            raise ValueError("an auth log process needs a spool, and a spool a process")
         self._reactor = reactor
         self._pool = pool
-        self._process = process  # an aaa.apply_process.AuthLogProcess: the rows are written there
-        self._hurry = hurry  # another, at normal scheduling, for a backlog (needs process)
-        self._hurrying = False
-        self._hurry_started = False
-        self._chunk = chunk
+        self._process = process  # an aaa.apply_process.AuthLogProcess: it writes the spool's files
+        self.spool = spool  # an aaa.auth_log_spool.AuthLogSpool
+        self._feed_pool = feed_pool or pool
         self._buffer: list[tuple[Any, ...]] = []
         self._limit = limit
-        self._loop = LoopingCall(self.flush)
+        self._loop = LoopingCall(self._tick)
         self._loop.clock = reactor
         self._interval = interval
-        self._writing: Deferred[None] | None = None
+        self._writing: Deferred[Any] | None = None
+        self._feeding: Deferred[Any] | None = None
+        self._feed_until: float | None = None
         self._table = AuthLogTable(engine)  # with its connection, opened by the first batch, on the pool
         self._failing = False
+        self._full = False
         self.dropped = 0
         self.written = 0
-        self.hurried = 0
 
     def __call__(self, row: tuple[Any, ...]) -> None:
         buffer = self._buffer
@@ -350,15 +341,21 @@ class AuthLogWriter:
 
     @property
     def pending(self) -> int:
-        """Rows waiting for the next batch."""
-        return len(self._buffer)
+        """Rows waiting to be written: in memory and in the spool."""
+        return len(self._buffer) + (self.spool.rows if self.spool is not None else 0)
 
     def start(self) -> None:
         self._loop.start(self._interval, now=False)
 
+    def _tick(self) -> None:
+        self.flush()
+        self.feed()
+
     @inlineCallbacks
     def stop(self) -> Any:
-        """Write everything collected so far (shutdown), then close the connection."""
+        """Write everything collected so far (shutdown), then close the connection. With a spool,
+        the batch goes there and the child writes for up to :attr:`STOP_SECONDS`; what is left is
+        written after the next start."""
         if self._loop.running:
             self._loop.stop()
         if self._writing is not None:
@@ -368,27 +365,51 @@ class AuthLogWriter:
             log.warn("auth log: {n} rows not written at shutdown", n=len(self._buffer))
             self.dropped += len(self._buffer)
             self._buffer = []
+        if self.spool is not None:
+            self._feed_until = self._reactor.seconds() + self.STOP_SECONDS
+            self._failing = False  # one more try, whatever the last one met; a new failure ends it
+            while self.spool.files() and not self._failing and self._may_feed():
+                yield self.feed()
+            self._feed_until = -1.0  # no more: the child is closed next
+            if self._feeding is not None:
+                yield self._feeding
+            if self.spool.rows:
+                log.info("auth log: {n} rows wait in {folder}; they are written after the next start",
+                         n=self.spool.rows, folder=str(self.spool.folder))  # fmt: skip
         if self._table.connection is not None:
             yield deferToThreadPool(self._reactor, self._pool, self._table.close)
 
-    def flush(self) -> Deferred[None]:
+    def flush(self) -> Deferred[Any]:
         """Hand the rows collected so far to the pool as one batch (unless one is being written)."""
         if self._writing is not None:
             return self._writing
         rows, self._buffer = self._buffer, []
         if not rows:
             return succeed(None)
-        d = deferToThreadPool(self._reactor, self._pool, self._write, rows)
+        d: Deferred[Any] = deferToThreadPool(self._reactor, self._pool, self._write, rows)
         d.addCallbacks(self._written, self._failed)
         self._writing = d
         d.addBoth(self._idle)
+        if self.spool is not None:
+            d.addCallback(self._feed_next)
         return d
+
+    def _feed_next(self, _: Any) -> None:
+        self.feed()  # not waited for: the next batch need not wait for the child
 
     def _idle(self, _: Any) -> None:
         self._writing = None
 
-    def _written(self, _: Any) -> None:
-        if self._failing:
+    def _written(self, dropped: int) -> None:
+        if dropped:
+            self.dropped += dropped
+            if not self._full:
+                log.warn("auth log: the spool holds its bound ({mb} MB); decisions are dropped until the database catches up",
+                         mb=self.spool.limit_bytes // 1_000_000)  # fmt: skip
+                self._full = True
+            return
+        self._full = False
+        if self._failing and self.spool is None:
             log.info("auth log: database reachable again")
             self._failing = False
 
@@ -397,59 +418,74 @@ class AuthLogWriter:
         room = max(0, self._limit - len(self._buffer))
         self._buffer[:0] = rows[:room]
         self.dropped += len(rows) - min(room, len(rows))
+        self._warn(failure.getErrorMessage())
+
+    def _warn(self, error: str) -> None:
         if not self._failing:  # once per outage, not once per batch
-            log.warn("auth log: cannot write to the database ({error}); rows wait, up to {limit}, and are retried",
-                     error=failure.getErrorMessage()[:200], limit=self._limit)  # fmt: skip
+            log.warn("auth log: cannot write to the database ({error}); rows wait and are retried",
+                     error=error[:200])  # fmt: skip
             self._failing = True
 
-    def _write(self, rows: list[tuple[Any, ...]]) -> None:
-        """One batch (runs on the pool; one batch at a time): one transaction on the thread, one a
-        piece of ``chunk`` rows in the process. On a failure, raises :class:`_Unwritten` with the
-        rows not committed (the pieces before it are)."""
-        if self._process is None:
+    def _write(self, rows: list[tuple[Any, ...]]) -> int:
+        """One batch (runs on the pool; one batch at a time): one transaction, or one spool file.
+        Returns the rows dropped (the spool is full); on a failure raises :class:`_Unwritten`."""
+        if self.spool is not None:
             try:
-                self._table.write(rows)
-            except Exception as exc:
+                self.spool.append(rows)
+            except SpoolFull:
+                return len(rows)
+            except OSError as exc:
                 raise _Unwritten(rows, exc) from exc
-            self.written += len(rows)
+            return 0
+        try:
+            self._table.write(rows)
+        except Exception as exc:
+            raise _Unwritten(rows, exc) from exc
+        self.written += len(rows)
+        return 0
+
+    def feed(self) -> Deferred[Any]:
+        """Give the child the spool's oldest file (unless it has one), and the next when it is done."""
+        if self._feeding is not None:
+            return self._feeding
+        files = self.spool.files() if self.spool is not None and self._may_feed() else []
+        if not files:
+            return succeed(None)
+        d: Deferred[Any] = deferToThreadPool(self._reactor, self._feed_pool, self._feed, files[0])
+        self._feeding = d
+        d.addBoth(self._fed_idle)
+        d.addCallbacks(self._fed, self._feed_failed)
+        return d
+
+    def _feed(self, path: Path) -> tuple[int, int, BaseException | None]:
+        """On the feed pool: the child writes ``path``; what it wrote, dropped, and its error."""
+        try:
+            outcome: tuple[int, int, BaseException | None] = self._process.write_file(path)
+            return outcome
+        finally:
+            self.spool.settle(path)
+
+    def _fed(self, outcome: tuple[int, int, BaseException | None]) -> None:
+        written, dropped, error = outcome
+        self.written += written
+        self.dropped += dropped
+        if error is not None:
+            self._warn(describe_error(error))
             return
-        start = 0
-        while start < len(rows):
-            waiting = len(self._buffer) + len(rows) - start
-            try:  # starting the backlog child can fail too: whatever fails, the rest goes back
-                process = self._writer_for(waiting)
-                size = self._piece_size(waiting) if process is self._process else self._chunk
-                written = process.write(rows[start : start + size])  # blocks until the child has committed them
-            except Exception as exc:
-                raise _Unwritten(rows[start:], exc) from exc
-            start += size
-            self.written += written
-            if process is self._hurry:
-                self.hurried += written
+        if self._failing:
+            log.info("auth log: database reachable again")
+            self._failing = False
+        self.feed()  # the next file, if any
 
-    def _piece_size(self, waiting: int) -> int:
-        """Rows for the lowest-priority child: ``chunk`` with nothing waiting, down to a twentieth of
-        it near half the bound. Its piece cannot be taken back once sent, and on a saturated machine
-        (a weight of 3 against the reactor's 1,024) a piece of 1,000 took it seconds, while the rows
-        grew past half the bound to the bound itself; a smaller piece is back sooner."""
-        if self._hurry is None:
-            return self._chunk
-        half = max(1, self._limit // 2)
-        return max(self._chunk // 20, 1, self._chunk * max(0, half - waiting) // half)
+    def _feed_failed(self, failure: Any) -> None:
+        self._warn(failure.getErrorMessage())
 
-    def _writer_for(self, waiting: int) -> Any:
-        """The lowest-priority child, or ``hurry`` from half the bound waiting until under a quarter
-        (started, which does not wait for it, from a tenth)."""
-        if self._hurry is None:
-            return self._process
-        if waiting >= self._limit // 10 and not self._hurry_started:
-            self._hurry_started = True
-            self._hurry.start()
-        if waiting >= self._limit // 2:
-            self._hurrying = True
-        elif waiting <= self._limit // 4:
-            self._hurrying = False
-        return self._hurry if self._hurrying else self._process
+    def _fed_idle(self, outcome: Any) -> Any:
+        self._feeding = None
+        return outcome
+
+    def _may_feed(self) -> bool:
+        return self._feed_until is None or self._reactor.seconds() < self._feed_until
 
 
 class _Unwritten(Exception):

@@ -39,6 +39,8 @@ class RadiusSettings:
     duplicate_cache_seconds: float = 5.0
     cache_refresh_seconds: float = 1.0
     auth_log_in_process: bool = True
+    auth_log_spool_dir: str = "var/auth-log"
+    auth_log_spool_mb: int = 256
 
 
 @dataclass(frozen=True)

@@ -52,13 +52,15 @@ class ServerCollector:
             value=s.get("accounting_dead_letter", 0),
         )
         yield CounterMetricFamily("aaa_auth_log_written", "Authentication decisions written to auth_log", value=s.get("auth_log_written", 0))
-        yield CounterMetricFamily(
-            "aaa_auth_log_hurried", "Authentication decisions written at normal CPU priority because too many waited",
-            value=s.get("auth_log_hurried", 0),
+        yield GaugeMetricFamily(
+            "aaa_auth_log_pending", "Authentication decisions waiting to be written to auth_log (in memory and in the spool)",
+            value=s.get("auth_log_pending", 0),
         )
-        yield GaugeMetricFamily("aaa_auth_log_pending", "Authentication decisions waiting for the next auth_log batch", value=s.get("auth_log_pending", 0))
+        yield GaugeMetricFamily(
+            "aaa_auth_log_spool_bytes", "Bytes of authentication decisions waiting in the auth log spool", value=s.get("auth_log_spool_bytes", 0)
+        )
         yield CounterMetricFamily(
-            "aaa_auth_log_dropped", "Authentication decisions not written to auth_log (the database fell too far behind)",
+            "aaa_auth_log_dropped", "Authentication decisions not written to auth_log (the spool or the memory bound was full)",
             value=s.get("auth_log_dropped", 0),
         )
         outbox = GaugeMetricFamily("aaa_outbox_worker", "Outbox worker counters", labels=["counter"])

@@ -42,6 +42,7 @@ from twisted.python.threadpool import ThreadPool
 
 from aaa import acct_writer
 from aaa.apply_process import ApplyProcess, AuthLogProcess
+from aaa.auth_log_spool import AuthLogSpool
 from aaa.background import AccountingDrainer, AuthLogWriter, JobRunner, lower_thread_priority, replay_journals
 from aaa.cache import Cache
 from aaa.cache_sync import FOLLOW_SECONDS, CacheSync
@@ -140,15 +141,28 @@ class Service:
         self.resync_online = options.workers > 1 or context.engine.dialect.name != "sqlite"
         if self.resync_online or apply_process is not None:
             self.online.track()
-        # The auth log has a thread of its own, run at a lower priority, which hands each batch to a
-        # child process at the lowest priority, or to a second one when too many rows wait (see AuthLogWriter).
+        # The auth log has a thread of its own, run at a lower priority, which writes each batch to a
+        # spool on disk; a child process at the lowest priority writes the spool to the database,
+        # fed by a second thread that waits for it (see AuthLogWriter and aaa.auth_log_spool).
         self.auth_log_pool = ThreadPool(1, 1, "aaa-auth-log")
-        url = context.engine.url.render_as_string(hide_password=False)
-        in_process = settings.radius.auth_log_in_process
-        self.auth_log_process = AuthLogProcess(url) if in_process else None
-        self.auth_log_hurry = AuthLogProcess(url, idle=False) if in_process else None
+        self.auth_log_feed_pool = ThreadPool(1, 1, "aaa-auth-log-feed")
+        self.auth_log_process: AuthLogProcess | None = None
+        spool = None
+        if settings.radius.auth_log_in_process:
+            if settings.radius.auth_log_spool_mb < 1:
+                raise AAAError(f"{settings.source}: '[radius] auth_log_spool_mb' must be at least 1")
+            spool_root = settings.path(settings.radius.auth_log_spool_dir)
+            spool = AuthLogSpool(spool_root / f"w{options.index}" if options.workers > 1 else spool_root,
+                                 limit_bytes=settings.radius.auth_log_spool_mb * 1_000_000)  # fmt: skip
+            if options.index == 0:  # files an earlier run with another worker count left
+                adopted = spool.adopt(_other_spools(spool_root, options.workers))
+                if adopted:
+                    log.info("auth log: {n} rows of another worker count's spool taken over", n=adopted)
+            if spool.lost_on_start:
+                log.warn("auth log: {n} rows lost: the server stopped while writing them to the spool", n=spool.lost_on_start)
+            self.auth_log_process = AuthLogProcess(context.engine.url.render_as_string(hide_password=False))
         self.auth_log = AuthLogWriter(reactor, self.auth_log_pool, context.engine, interval=AUTH_LOG_INTERVAL,
-                                      process=self.auth_log_process, hurry=self.auth_log_hurry)  # fmt: skip
+                                      process=self.auth_log_process, spool=spool, feed_pool=self.auth_log_feed_pool)  # fmt: skip
         self.server = RadiusServer(
             reactor=reactor, cache=self.cache, runner=self.runner, dictionary=self.dictionary, journal=self.journal,
             online=self.online, auth_log=self.auth_log, context=context,
@@ -217,8 +231,9 @@ class Service:
         self.drainer.start()
         self.auth_log_pool.start()
         self.auth_log_pool.callInThread(lower_thread_priority)
-        if self.auth_log_process is not None:  # started from the pool's thread: see _Child._ensure
-            self.auth_log_pool.callInThread(self.auth_log_process.start)  # the backlog child when needed
+        self.auth_log_feed_pool.start()
+        if self.auth_log_process is not None:  # started from the feeding thread: see _Child._ensure
+            self.auth_log_feed_pool.callInThread(self.auth_log_process.start)
         self.auth_log.start()
         if opts.index == 0:
             self.context.pm.hook.aaa_register_jobs(register=self.jobs.register)
@@ -265,10 +280,10 @@ class Service:
         except Exception:
             log.warn("accounting records left in the journal; they are applied at the next start")
         yield self.auth_log.stop()
-        for process in (self.auth_log_process, self.auth_log_hurry):
-            if process is not None:
-                yield deferToThreadPool(self.reactor, self.auth_log_pool, process.close)
+        if self.auth_log_process is not None:
+            yield deferToThreadPool(self.reactor, self.auth_log_feed_pool, self.auth_log_process.close)
         self.auth_log_pool.stop()
+        self.auth_log_feed_pool.stop()
         self.context.pm.hook.aaa_shutdown(context=self.context)
         self.journal.close()
 
@@ -382,7 +397,7 @@ class Service:
             auth_log_written=self.auth_log.written,
             auth_log_pending=self.auth_log.pending,
             auth_log_dropped=self.auth_log.dropped,
-            auth_log_hurried=self.auth_log.hurried,
+            auth_log_spool_bytes=self.auth_log.spool.bytes if self.auth_log.spool is not None else 0,
             uptime_seconds=round(time.time() - self.started_at, 1),
             worker=self.options.index,
             pid=os.getpid(),
@@ -390,6 +405,18 @@ class Service:
         if self.outbox_worker is not None:
             data["outbox"] = self.outbox_worker.counters()
         return data
+
+
+def _other_spools(root: Path, workers: int) -> list[Path]:
+    """The auth log spool folders under ``root`` that no worker of this run feeds: ``wN`` folders
+    of an earlier run with ``--workers`` (all of them for one process, those past the count for
+    several), and ``root`` itself for several (one process's spool)."""
+    if not root.is_dir():
+        return []
+    numbered = [p for p in root.glob("w*") if p.is_dir() and p.name[1:].isdigit()]
+    if workers <= 1:
+        return sorted(numbered)
+    return [root, *sorted(p for p in numbered if int(p.name[1:]) >= workers)]
 
 
 def _setup_logging(settings: Settings) -> None:

@@ -222,12 +222,13 @@ class Ours(Target):
         raise RuntimeError(f"journal not applied within {bound:.0f} s")
 
     def auth_log(self) -> dict[str, Any]:
-        """Where the auth log stands right after the authentication runs: its first child runs at
-        the lowest CPU priority and writes in the gaps a saturating load leaves, a second one in
-        the normal class takes over a backlog, and what neither could keep up with (beyond the
-        100,000-row bound) is dropped and counted. Reported so that the rates are read with it."""
+        """Where the auth log stands right after the authentication runs: its child runs at the
+        lowest CPU priority and writes in the gaps a saturating load leaves; the rest waits in the
+        spool on disk (``waiting``), and what the spool could not take is dropped and counted.
+        Reported so that the rates are read with it."""
         s = self.stats()
         return {"written": s.get("auth_log_written"), "waiting": s.get("auth_log_pending"), "dropped": s.get("auth_log_dropped"),
+                "spool_mb": round(s.get("auth_log_spool_bytes", 0) / 1e6, 1),
                 "answered": s.get("accepts", 0) + s.get("rejects", 0)}  # fmt: skip
 
     def sessions(self, prefix: str) -> dict[str, int]:

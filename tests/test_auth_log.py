@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from radius_harness import InlinePool, InlineReactor
 from sqlalchemy import Engine, select, text
 
 from aaa.apply_process import AuthLogProcess
+from aaa.auth_log_spool import AuthLogSpool, scan, write_file
 from aaa.background import AuthLogWriter, lower_thread_priority
 from aaa.db.engine import make_engine
 from aaa.db.models import AuthLog
@@ -33,20 +35,24 @@ def writer(engine: Engine, **options: Any) -> AuthLogWriter:
 
 
 @pytest.fixture(params=["thread", "process"])
-def make_writer(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Any]:
-    """A writer that writes on its own thread, or hands its batches to an auth log process
+def make_writer(request: pytest.FixtureRequest, engine: Engine, tmp_path: Path) -> Iterator[Any]:
+    """A writer that writes on its own thread, or spools its batches for an auth log process
     (``aaa serve``'s default); the processes are closed at the end."""
     made: list[AuthLogProcess] = []
 
     def make(**options: Any) -> AuthLogWriter:
         if request.param == "process":
-            made.append(AuthLogProcess(engine.url.render_as_string(hide_password=False)))
-            options["process"] = made[-1]
+            made.append(AuthLogProcess(url_of(engine)))
+            options.update(process=made[-1], spool=AuthLogSpool(tmp_path / "spool", limit_bytes=10_000_000))
         return writer(engine, **options)
 
     yield make
     for process in made:
         process.close()
+
+
+def url_of(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
 
 
 def row(login: str, result: str = "accept", reason: str | None = None) -> tuple[Any, ...]:
@@ -109,8 +115,9 @@ def test_a_refused_batch_is_retried_with_the_next(engine: Engine, make_writer: A
     assert log.written == 2 and log.pending == 0
 
 
-def test_a_refused_batch_that_no_longer_fits_is_counted(engine: Engine, make_writer: Any) -> None:
-    log = make_writer(limit=2)
+def test_a_refused_batch_that_no_longer_fits_is_counted(engine: Engine) -> None:
+    """The thread's bound in memory (with a spool, a refused batch waits on disk: see below)."""
+    log = writer(engine, limit=2)
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE auth_log RENAME TO auth_log_away"))
     log(row("ana"))
@@ -171,168 +178,201 @@ def test_the_writer_thread_runs_at_a_lower_priority_than_the_reactor() -> None:
 @pytest.fixture
 def process(engine: Engine) -> Iterator[AuthLogProcess]:
     """An auth log process on the test database, closed at the end."""
-    process = AuthLogProcess(engine.url.render_as_string(hide_password=False))
+    process = AuthLogProcess(url_of(engine))
     yield process
     process.close()
     assert process.pid is None
 
 
+@pytest.fixture
+def spool(tmp_path: Path) -> AuthLogSpool:
+    return AuthLogSpool(tmp_path / "spool", limit_bytes=10_000_000)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_IDLE is Linux's")
-def test_the_auth_log_process_runs_only_when_nothing_else_wants_the_cpu(engine: Engine, process: AuthLogProcess) -> None:
-    log = writer(engine, process=process)
+def test_the_auth_log_process_runs_only_when_nothing_else_wants_the_cpu(engine: Engine, process: AuthLogProcess, spool: AuthLogSpool) -> None:
+    log = writer(engine, process=process, spool=spool)
     log(row("ana"))
     log.flush()
     assert process.pid is not None and os.sched_getscheduler(process.pid) == os.SCHED_IDLE
     assert [r.login for r in stored(engine)] == ["ana"] and log.written == 1
 
 
-def test_a_killed_auth_log_process_is_replaced_and_nothing_is_lost(engine: Engine, process: AuthLogProcess) -> None:
+def test_a_process_needs_a_spool(engine: Engine, process: AuthLogProcess) -> None:
+    with pytest.raises(ValueError, match="needs a spool"):
+        writer(engine, process=process)
+
+
+def test_a_killed_auth_log_process_is_replaced_and_nothing_is_lost(engine: Engine, process: AuthLogProcess, spool: AuthLogSpool) -> None:
     import signal
 
-    log = writer(engine, process=process)
+    log = writer(engine, process=process, spool=spool)
     log(row("ana"))
     log.flush()
     first = process.pid
     assert first is not None
     os.kill(first, signal.SIGKILL)
     log(row("bia"))
-    log.flush()  # the dead child is noticed: the batch fails and waits, or a new child writes it
-    log.flush()  # ... in which case this one has nothing to do
+    log.flush()  # the dead child is noticed: the file stays in the spool, or a new child writes it
+    log.feed()  # ... in which case this has nothing to do
     assert process.starts == 2 and process.pid not in (None, first)
     assert [r.login for r in stored(engine)] == ["ana", "bia"]
     assert log.written == 2 and log.pending == 0 and log.dropped == 0
 
 
-class PieceRecorder:
-    """Stands in for the auth log process: records the pieces it is given and commits them to a
-    list, refusing the pieces numbered in ``refuse`` (once each)."""
+class StuckProcess:
+    """Stands in for an auth log process that gets no CPU (or no database): it writes nothing."""
 
-    def __init__(self, refuse: set[int] = frozenset()) -> None:  # type: ignore[assignment]
-        self.pieces: list[int] = []
-        self.committed: list[str] = []
-        self.started = 0
-        self._refuse = set(refuse)
+    def __init__(self) -> None:
+        self.calls = 0
 
-    def start(self) -> None:
-        self.started += 1
-
-    def write(self, rows: list[tuple[Any, ...]]) -> int:
-        number = len(self.pieces)
-        self.pieces.append(len(rows))
-        if number in self._refuse:
-            self._refuse.discard(number)
-            raise RuntimeError("the database refused the piece")
-        self.committed += [r[1] for r in rows]
-        return len(rows)
+    def write_file(self, path: Path) -> tuple[int, int, BaseException | None]:
+        self.calls += 1
+        return 0, 0, RuntimeError("no CPU for the child")
 
 
-def test_a_batch_goes_to_the_process_in_pieces(engine: Engine) -> None:
-    """Pickling a batch is one C call that keeps the GIL from the reactor until it returns: a batch
-    of half a second under load (10,000 rows) held it for milliseconds, so it goes in pieces."""
-    process = PieceRecorder()
-    log = writer(engine, process=process, chunk=1000)
-    for i in range(2500):
-        log(row(f"user{i}"))
+def test_the_writer_spools_while_the_process_writes_nothing(engine: Engine, spool: AuthLogSpool) -> None:
+    """Under a load that leaves the SCHED_IDLE child no CPU, rows go to disk, not to the memory
+    bound: nothing is dropped while the spool has room."""
+    log = writer(engine, process=StuckProcess(), spool=spool, limit=10)
+    for batch in range(5):
+        for i in range(10):
+            log(row(f"user{batch}-{i}"))
+        log.flush()
+    assert log.pending == 50 and log._buffer == [] and log.dropped == 0 and log.written == 0
+    assert len(spool.files()) == 5 and spool.rows == 50 and spool.bytes > 0
+
+
+def test_a_full_spool_drops_and_counts_the_batch(engine: Engine, tmp_path: Path) -> None:
+    spool = AuthLogSpool(tmp_path / "spool", limit_bytes=1)
+    log = writer(engine, process=StuckProcess(), spool=spool)
+    log(row("ana"))
+    log.flush()  # the spool is empty: the first batch goes in, over the bound
+    log(row("bia"))
+    log(row("cid"))
     log.flush()
-    assert process.pieces == [1000, 1000, 500]
-    assert process.committed == [f"user{i}" for i in range(2500)] and log.written == 2500 and log.pending == 0
+    assert log.dropped == 2 and log.pending == 1 and len(spool.files()) == 1
 
 
-def test_a_refused_piece_puts_back_only_the_rows_not_committed(engine: Engine) -> None:
-    process = PieceRecorder(refuse={1})
-    log = writer(engine, process=process, chunk=2)
-    for i in range(5):
-        log(row(f"user{i}"))
-    log.flush()  # piece 0 committed, piece 1 refused: it and the rest wait
-    assert log.written == 2 and log.pending == 3 and log.dropped == 0
-    log(row("user5"))
-    log.flush()
-    assert process.committed == [f"user{i}" for i in range(6)]  # each once, in order
-    assert log.written == 6 and log.pending == 0
-
-
-def test_pieces_reach_the_database_through_the_process(engine: Engine, process: AuthLogProcess) -> None:
-    log = writer(engine, process=process, chunk=2)
-    for i in range(5):
-        log(row(f"user{i}"))
-    log.flush()
-    assert [r.login for r in stored(engine)] == [f"user{i}" for i in range(5)] and log.written == 5
-
-
-def test_a_backlog_over_half_the_bound_is_written_at_normal_priority(engine: Engine) -> None:
-    """The lowest-priority child writes only in the gaps a busy machine leaves; from half the bound
-    waiting (the rest of the batch being written included) until under a quarter, pieces go to the
-    child in the normal scheduling class instead of piling up to the bound and being dropped."""
-    idle, hurry = PieceRecorder(), PieceRecorder()
-    log = writer(engine, process=idle, hurry=hurry, chunk=2, limit=8)
-    for i in range(6):
-        log(row(f"user{i}"))
-    log.flush()  # 6 waiting, then 4: in a hurry; 2 (a quarter): back to the idle child, in smaller pieces
-    assert (hurry.pieces, idle.pieces) == ([2, 2], [1, 1])
-    assert hurry.committed + idle.committed == [f"user{i}" for i in range(6)]
-    assert log.written == 6 and log.hurried == 4 and log.dropped == 0
-    log(row("user6"))
-    log.flush()
-    assert idle.pieces == [1, 1, 1] and log.hurried == 4
-
-
-def test_the_idle_childs_pieces_shrink_as_the_backlog_nears_half_the_bound(engine: Engine) -> None:
-    """A piece sent to the lowest-priority child cannot be taken back, and on a saturated machine
-    it may take seconds: the nearer the backlog is to half the bound, the smaller the piece."""
-    idle, hurry = PieceRecorder(), PieceRecorder()
-    log = writer(engine, process=idle, hurry=hurry, chunk=20, limit=100)
-    for i in range(40):
-        log(row(f"user{i}"))
-    log.flush()
-    assert idle.pieces[0] == 4 and idle.pieces == sorted(idle.pieces) and max(idle.pieces) < 20  # 40 of 50 waiting
-    assert idle.committed == [f"user{i}" for i in range(40)] and hurry.pieces == []
-    for i in range(3):
-        log(row(f"more{i}"))
-    log.flush()
-    assert idle.pieces[-1] == 3  # nothing else waiting: a full piece would do
-
-
-def test_the_backlog_process_is_started_once_a_tenth_of_the_bound_waits(engine: Engine) -> None:
-    """Not before (a Python process and its driver is some 55 MB a server that keeps up need not
-    carry), and not only at half the bound (under a saturating load it took seconds to start)."""
-    idle, hurry = PieceRecorder(), PieceRecorder()
-    log = writer(engine, process=idle, hurry=hurry, chunk=5, limit=100)
-    for i in range(9):
-        log(row(f"user{i}"))
-    log.flush()
-    assert hurry.started == 0
-    for i in range(10):
-        log(row(f"user{i}"))
-    log.flush()
-    log(row("user10"))
-    log.flush()
-    assert hurry.started == 1 and hurry.pieces == [] and sum(idle.pieces) == 20  # started, still idle's work
-
-
-def test_a_backlog_process_that_cannot_start_loses_no_row(engine: Engine) -> None:
-    """Starting it happens while a batch is being written: if that fails, the batch's rows wait."""
-
-    class Unstartable(PieceRecorder):
-        def start(self) -> None:
-            raise OSError("cannot fork")
-
-    idle = PieceRecorder()
-    log = writer(engine, process=idle, hurry=Unstartable(), chunk=5, limit=100)
-    for i in range(12):
-        log(row(f"user{i}"))
-    log.flush()
-    assert log.pending == 12 and log.written == 0 and log.dropped == 0
-    log.flush()  # not started again: the idle child writes them
-    assert idle.committed == [f"user{i}" for i in range(12)] and log.written == 12
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_IDLE is Linux's")
-def test_the_backlog_process_runs_in_the_normal_scheduling_class(engine: Engine) -> None:
-    hurry = AuthLogProcess(engine.url.render_as_string(hide_password=False), idle=False)
+def test_rows_left_in_the_spool_are_written_after_the_next_start(engine: Engine, tmp_path: Path) -> None:
+    """The database was down when the server stopped: the rows wait on disk, and a server started
+    later on the same folder writes them, before its own."""
+    folder = tmp_path / "spool"
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE auth_log RENAME TO auth_log_away"))
+    first = AuthLogProcess(url_of(engine))
     try:
-        hurry.write([row("ana")])
-        assert hurry.pid is not None and os.sched_getscheduler(hurry.pid) == os.SCHED_OTHER
-        assert os.getpriority(os.PRIO_PROCESS, hurry.pid) == os.getpriority(os.PRIO_PROCESS, 0)
-        assert [r.login for r in stored(engine)] == ["ana"]
+        log = writer(engine, process=first, spool=AuthLogSpool(folder, limit_bytes=10_000_000))
+        log.start()
+        log(row("ana"))
+        log.stop()
+        assert log.pending == 1 and log.written == 0 and log.dropped == 0
     finally:
-        hurry.close()
+        first.close()
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE auth_log_away RENAME TO auth_log"))
+    second = AuthLogProcess(url_of(engine))
+    try:
+        spool = AuthLogSpool(folder, limit_bytes=10_000_000)
+        assert spool.rows == 1
+        log = writer(engine, process=second, spool=spool)
+        log.start()
+        log(row("bia"))
+        log.stop()
+        assert [r.login for r in stored(engine)] == ["ana", "bia"] and log.written == 2 and log.pending == 0
+    finally:
+        second.close()
+
+
+def test_stop_writes_what_the_spool_holds(engine: Engine, process: AuthLogProcess, spool: AuthLogSpool) -> None:
+    log = writer(engine, process=StuckProcess(), spool=spool)
+    for i in range(3):
+        log(row(f"user{i}"))
+        log.flush()  # three files the stuck child did not write
+    log._process = process
+    log.start()
+    log.stop()
+    assert [r.login for r in stored(engine)] == ["user0", "user1", "user2"] and spool.files() == []
+
+
+def frames_of(rows: int, chunk: int, tmp_path: Path) -> AuthLogSpool:
+    spool = AuthLogSpool(tmp_path / "spool", limit_bytes=10_000_000, chunk=chunk)
+    spool.append([row(f"user{i}") for i in range(rows)])
+    return spool
+
+
+def test_a_refused_frame_leaves_only_the_frames_not_committed(tmp_path: Path) -> None:
+    spool = frames_of(5, 2, tmp_path)
+    (path,) = spool.files()
+    committed: list[str] = []
+    calls = 0
+
+    def write(rows: list[tuple[Any, ...]]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("the database refused the frame")
+        committed.extend(r[1] for r in rows)
+
+    written, dropped, error = write_file(path, write)
+    assert (written, dropped, str(error)) == (2, 0, "the database refused the frame")
+    spool.settle(path)
+    assert spool.rows == 3 and scan(path) == (3, 2)
+    assert write_file(path, write) == (3, 0, None) and not path.exists()
+    spool.settle(path)
+    assert committed == [f"user{i}" for i in range(5)] and spool.rows == 0 and spool.bytes == 0  # each once, in order
+
+
+def test_a_damaged_frame_is_dropped_with_the_rest_of_its_file(tmp_path: Path) -> None:
+    spool = frames_of(5, 2, tmp_path)
+    (path,) = spool.files()
+    data = bytearray(path.read_bytes())
+    second = 8 + int.from_bytes(data[0:4], "big")  # the second frame's header
+    data[second + 8 : second + 12] = b"\xff\xff\xff\xff"
+    path.write_bytes(bytes(data))
+    committed: list[str] = []
+    assert write_file(path, lambda rows: committed.extend(r[1] for r in rows)) == (2, 3, None)
+    assert committed == ["user0", "user1"] and not path.exists()
+
+
+def test_a_batch_goes_to_the_spool_in_small_frames(tmp_path: Path) -> None:
+    """Pickling is one C call that keeps the GIL from the reactor until it returns: a half-second
+    batch under load (10,000 rows) held it for milliseconds, so a batch is pickled in frames."""
+    spool = frames_of(2500, 1000, tmp_path)
+    (path,) = spool.files()
+    assert scan(path) == (2500, 3) and spool.rows == 2500
+    sizes: list[int] = []
+    assert write_file(path, lambda rows: sizes.append(len(rows))) == (2500, 0, None)
+    assert sizes == [1000, 1000, 500]
+
+
+def test_a_file_the_server_was_writing_when_it_stopped_is_counted_as_lost(tmp_path: Path) -> None:
+    spool = frames_of(3, 2, tmp_path)
+    (path,) = spool.files()
+    path.rename(path.with_name("000000000009.rows.tmp"))  # as append leaves it when killed before the rename
+    (path.parent / "000000000001.rows.part").write_bytes(b"half")  # the child's, the file itself is whole
+    again = AuthLogSpool(path.parent, limit_bytes=10_000_000)
+    assert again.lost_on_start == 3 and again.files() == [] and list(path.parent.iterdir()) == []
+
+
+def test_a_spool_takes_over_other_folders_in_order(tmp_path: Path) -> None:
+    old = AuthLogSpool(tmp_path / "w1", limit_bytes=10_000_000)
+    old.append([row("ana")])
+    old.append([row("bia")])
+    mine = AuthLogSpool(tmp_path / "w0", limit_bytes=10_000_000)
+    mine.append([row("cid")])
+    assert mine.adopt([tmp_path / "w1"]) == 2 and mine.rows == 3
+    names: list[str] = []
+    for path in mine.files():
+        write_file(path, lambda rows: names.extend(r[1] for r in rows))
+    assert names == ["cid", "ana", "bia"] and list((tmp_path / "w1").iterdir()) == []
+
+
+def test_the_folders_a_server_takes_over(tmp_path: Path) -> None:
+    from aaa.serve import _other_spools
+
+    for name in ("w0", "w1", "w2", "wx"):
+        (tmp_path / name).mkdir()
+    assert _other_spools(tmp_path, 1) == [tmp_path / "w0", tmp_path / "w1", tmp_path / "w2"]
+    assert _other_spools(tmp_path, 2) == [tmp_path, tmp_path / "w2"]
+    assert _other_spools(tmp_path / "none", 1) == []
