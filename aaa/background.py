@@ -30,7 +30,7 @@ from twisted.python.threadpool import ThreadPool
 
 from aaa import acct_writer
 from aaa.apply_process import ApplyProcess, ApplyProcessEnded
-from aaa.auth_log_spool import SpoolFull
+from aaa.auth_log_spool import SpoolFull, SpoolWriteError
 from aaa.db.models import JobLease, utcnow
 from aaa.journal import (
     DeadLetterFile,
@@ -278,38 +278,44 @@ class AuthLogWriter:
     """Records every authentication decision in ``auth_log``, in batches, off the reactor's back.
 
     The reactor's share is one tuple appended to a list per decision (``writer(row)``): no
-    formatting, no ORM, no lock. Every ``interval`` seconds the rows collected so far go to the
-    writer's thread as one batch. One batch is written at a time; rows that arrive meanwhile wait
-    for the next one, so a slow database makes batches larger rather than piling up threads.
+    formatting, no ORM, no lock; and, with a spool, a frame of :attr:`FRAME_ROWS` rows pickled into
+    the spool's open file every so many decisions.
 
-    Without ``process`` the thread writes the batch itself, with the DB-API's ``executemany`` on a
-    connection kept open between batches (:class:`AuthLogTable`). ``aaa serve`` (``[radius]
-    auth_log_in_process``, the default) gives the writer a thread of its own at five nice levels
-    below the reactor and a ``spool`` (:class:`aaa.auth_log_spool.AuthLogSpool`): the thread only
-    pickles each batch into a spool file, and ``process``, a child at the lowest CPU priority
-    (:class:`aaa.apply_process.AuthLogProcess`), writes the files to the database, oldest first,
-    one at a time, fed from ``feed_pool``'s thread (which waits for it). Written in the thread, the
-    rows' formatting and the driver held the reactor's GIL and took its core in slices of a
-    millisecond or so, the largest part of PAP's p99; handed to the child directly, a child that
-    fell behind left them in the server's memory, where they were dropped at the bound; and a
-    second child at normal priority that wrote such a backlog took the reactor's core in
-    scheduler slices and doubled the p99 (docs/performance.md, "The auth log's spool").
+    With a ``spool`` (:class:`aaa.auth_log_spool.AuthLogSpool`) and a ``process``, as ``aaa serve``
+    runs it (``[radius] auth_log_in_process``, the default): the reactor writes each frame itself
+    (about 0.1 ms, spread evenly over the load) and seals the file every ``interval`` seconds;
+    ``process``, a child at the lowest CPU priority (:class:`aaa.apply_process.AuthLogProcess`),
+    writes the sealed files to the database, oldest first, one at a time, fed from ``feed_pool``'s
+    thread (which waits for it). Nothing waits for the child. Written in a thread, the rows'
+    formatting and the driver held the reactor's GIL and took its core in slices of a millisecond
+    or so; handed to the child directly, a child that fell behind left them in the server's memory,
+    where they were dropped at the bound; a second child at normal priority that wrote such a
+    backlog took the reactor's core in scheduler slices and doubled the p99; and a thread that
+    pickled whole batches into the spool still took it in slices (docs/performance.md, "The auth
+    log's spool").
 
-    Bounded: at most ``limit`` rows wait in memory (the thread cannot write them: the database,
-    or the disk, refuses) and at most the spool's own bound on disk. Beyond either a decision is
-    not logged but counted in :attr:`dropped` (``aaa_auth_log_dropped``). A batch refused is put
-    back, within the bound, and retried with the next one. Accounting never passes here: it has
-    the journal.
+    Without ``process`` a thread of ``pool`` writes each batch (the rows collected every
+    ``interval`` seconds), with the DB-API's ``executemany`` on a connection kept open between
+    batches (:class:`AuthLogTable`). One batch is written at a time; rows that arrive meanwhile
+    wait for the next one, so a slow database makes batches larger rather than piling up threads.
+
+    Bounded: at most ``limit`` rows wait in memory (the database, or the disk, refuses them) and at
+    most the spool's own bound on disk. Beyond either a decision is not logged but counted in
+    :attr:`dropped` (``aaa_auth_log_dropped``). Rows refused are kept, within the bound, and
+    retried with the next batch (or at the next seal). Accounting never passes here: it has the
+    journal.
 
     Rows are ``(unix time, login, nas id, result, method, reason, Calling-Station-Id)``.
     """
 
+    FRAME_ROWS = 256
+    """Rows per spool frame: pickled on the reactor in one call that keeps the GIL (about 0.1 ms)."""
     STOP_SECONDS = 5.0
     """How long :meth:`stop` goes on feeding the spool to the child; the rest waits for the next start."""
 
     def __init__(
         self, reactor: Any, pool: ThreadPool, engine: Engine, *, interval: float = 1.0, limit: int = 100_000,
-        process: Any = None, spool: Any = None, feed_pool: ThreadPool | None = None,
+        process: Any = None, spool: Any = None, feed_pool: ThreadPool | None = None, frame: int = FRAME_ROWS,
     ) -> None:  # fmt: skip
         if (process is None) != (spool is None):
             raise ValueError("an auth log process needs a spool, and a spool a process")
@@ -320,6 +326,8 @@ class AuthLogWriter:
         self._feed_pool = feed_pool or pool
         self._buffer: list[tuple[Any, ...]] = []
         self._limit = limit
+        self._frame = frame
+        self._frame_at = frame if spool is not None else limit + 1  # rows that make a frame (never, without a spool)
         self._loop = LoopingCall(self._tick)
         self._loop.clock = reactor
         self._interval = interval
@@ -327,7 +335,8 @@ class AuthLogWriter:
         self._feeding: Deferred[Any] | None = None
         self._feed_until: float | None = None
         self._table = AuthLogTable(engine)  # with its connection, opened by the first batch, on the pool
-        self._failing = False
+        self._failing = False  # the database refuses (a batch, a file)
+        self._disk_failing = False  # the spool's disk refuses
         self._full = False
         self.dropped = 0
         self.written = 0
@@ -336,31 +345,34 @@ class AuthLogWriter:
         buffer = self._buffer
         if len(buffer) < self._limit:
             buffer.append(row)
+            if len(buffer) >= self._frame_at:
+                self._spool_rows()
         else:
             self.dropped += 1
 
     @property
     def pending(self) -> int:
         """Rows waiting to be written: in memory and in the spool."""
-        return len(self._buffer) + (self.spool.rows if self.spool is not None else 0)
+        if self.spool is None:
+            return len(self._buffer)
+        return len(self._buffer) + self.spool.unsealed_rows + self.spool.rows
 
     def start(self) -> None:
         self._loop.start(self._interval, now=False)
 
     def _tick(self) -> None:
         self.flush()
-        self.feed()
 
     @inlineCallbacks
     def stop(self) -> Any:
         """Write everything collected so far (shutdown), then close the connection. With a spool,
-        the batch goes there and the child writes for up to :attr:`STOP_SECONDS`; what is left is
-        written after the next start."""
+        the rows are sealed into it and the child writes for up to :attr:`STOP_SECONDS`; what is
+        left is written after the next start."""
         if self._loop.running:
             self._loop.stop()
         if self._writing is not None:
             yield self._writing
-        yield self.flush()  # one last try: a database that is down now stays down for shutdown
+        yield self.flush()  # one last try: a database (or disk) that is down now stays down for shutdown
         if self._buffer:
             log.warn("auth log: {n} rows not written at shutdown", n=len(self._buffer))
             self.dropped += len(self._buffer)
@@ -380,7 +392,12 @@ class AuthLogWriter:
             yield deferToThreadPool(self._reactor, self._pool, self._table.close)
 
     def flush(self) -> Deferred[Any]:
-        """Hand the rows collected so far to the pool as one batch (unless one is being written)."""
+        """With a spool: the rows collected so far into it and the file sealed (on the reactor), then
+        fed to the child (unless it has one). Without: the rows to the pool as one batch (unless one
+        is being written)."""
+        if self.spool is not None:
+            self._seal()
+            return self.feed()
         if self._writing is not None:
             return self._writing
         rows, self._buffer = self._buffer, []
@@ -390,26 +407,59 @@ class AuthLogWriter:
         d.addCallbacks(self._written, self._failed)
         self._writing = d
         d.addBoth(self._idle)
-        if self.spool is not None:
-            d.addCallback(self._feed_next)
         return d
 
-    def _feed_next(self, _: Any) -> None:
-        self.feed()  # not waited for: the next batch need not wait for the child
+    # --- with a spool: frames written on the reactor ---------------------------------------------
+
+    def _spool_rows(self) -> bool:
+        """The rows collected so far into the spool's open file, in frames of at most ``frame``
+        rows. False when the disk refused: the rest wait (within the bound) for the next seal."""
+        rows, self._buffer = self._buffer, []
+        frame = self._frame
+        for start in range(0, len(rows), frame):
+            try:
+                self.spool.write_frame(rows[start : start + frame])
+            except SpoolFull:
+                self.dropped += len(rows) - start
+                if not self._full:
+                    log.warn("auth log: the spool holds its bound ({mb} MB); decisions are dropped until the database catches up",
+                             mb=self.spool.limit_bytes // 1_000_000)  # fmt: skip
+                    self._full = True
+                break
+            except SpoolWriteError as exc:
+                self._buffer = rows[start : start + self._limit]
+                self.dropped += len(rows) - start - len(self._buffer) + exc.lost
+                self._frame_at = self._limit + 1  # retried at the next seal, not at every decision
+                self._disk_warn(exc)
+                return False
+            self._full = False
+        self._frame_at = frame
+        if self._disk_failing:
+            log.info("auth log: the spool's disk takes rows again")
+            self._disk_failing = False
+        return True
+
+    def _seal(self) -> None:
+        if self._buffer and not self._spool_rows():
+            return
+        try:
+            self.spool.seal()
+        except SpoolWriteError as exc:
+            self.dropped += exc.lost
+            self._disk_warn(exc)
+
+    def _disk_warn(self, exc: SpoolWriteError) -> None:
+        if not self._disk_failing:
+            log.warn("auth log: {error}; rows wait in memory and are retried", error=str(exc)[:200])
+            self._disk_failing = True
+
+    # --- without a spool: batches written by a thread --------------------------------------------
 
     def _idle(self, _: Any) -> None:
         self._writing = None
 
-    def _written(self, dropped: int) -> None:
-        if dropped:
-            self.dropped += dropped
-            if not self._full:
-                log.warn("auth log: the spool holds its bound ({mb} MB); decisions are dropped until the database catches up",
-                         mb=self.spool.limit_bytes // 1_000_000)  # fmt: skip
-                self._full = True
-            return
-        self._full = False
-        if self._failing and self.spool is None:
+    def _written(self, _: Any) -> None:
+        if self._failing:
             log.info("auth log: database reachable again")
             self._failing = False
 
@@ -426,23 +476,16 @@ class AuthLogWriter:
                      error=error[:200])  # fmt: skip
             self._failing = True
 
-    def _write(self, rows: list[tuple[Any, ...]]) -> int:
-        """One batch (runs on the pool; one batch at a time): one transaction, or one spool file.
-        Returns the rows dropped (the spool is full); on a failure raises :class:`_Unwritten`."""
-        if self.spool is not None:
-            try:
-                self.spool.append(rows)
-            except SpoolFull:
-                return len(rows)
-            except OSError as exc:
-                raise _Unwritten(rows, exc) from exc
-            return 0
+    def _write(self, rows: list[tuple[Any, ...]]) -> None:
+        """One batch, one transaction (runs on the pool; one batch at a time); on a failure raises
+        :class:`_Unwritten`."""
         try:
             self._table.write(rows)
         except Exception as exc:
             raise _Unwritten(rows, exc) from exc
         self.written += len(rows)
-        return 0
+
+    # --- with a spool: the child writes the sealed files -----------------------------------------
 
     def feed(self) -> Deferred[Any]:
         """Give the child the spool's oldest file (unless it has one), and the next when it is done."""

@@ -141,9 +141,10 @@ class Service:
         self.resync_online = options.workers > 1 or context.engine.dialect.name != "sqlite"
         if self.resync_online or apply_process is not None:
             self.online.track()
-        # The auth log has a thread of its own, run at a lower priority, which writes each batch to a
-        # spool on disk; a child process at the lowest priority writes the spool to the database,
-        # fed by a second thread that waits for it (see AuthLogWriter and aaa.auth_log_spool).
+        # The reactor writes the auth log's rows to a spool on disk, a frame at a time; a child
+        # process at the lowest priority writes the spool to the database, fed by a thread that
+        # waits for it (see AuthLogWriter and aaa.auth_log_spool). Without the child, a thread of
+        # its own at a lower priority writes the rows to the database.
         self.auth_log_pool = ThreadPool(1, 1, "aaa-auth-log")
         self.auth_log_feed_pool = ThreadPool(1, 1, "aaa-auth-log-feed")
         self.auth_log_process: AuthLogProcess | None = None

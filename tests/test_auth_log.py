@@ -15,7 +15,7 @@ from radius_harness import InlinePool, InlineReactor
 from sqlalchemy import Engine, select, text
 
 from aaa.apply_process import AuthLogProcess
-from aaa.auth_log_spool import AuthLogSpool, scan, write_file
+from aaa.auth_log_spool import AuthLogSpool, SpoolWriteError, scan, write_file
 from aaa.background import AuthLogWriter, lower_thread_priority
 from aaa.db.engine import make_engine
 from aaa.db.models import AuthLog
@@ -314,13 +314,33 @@ def test_a_refused_frame_leaves_only_the_frames_not_committed(tmp_path: Path) ->
             raise RuntimeError("the database refused the frame")
         committed.extend(r[1] for r in rows)
 
-    written, dropped, error = write_file(path, write)
+    written, dropped, error = write_file(path, write, batch=1)  # a transaction per frame
     assert (written, dropped, str(error)) == (2, 0, "the database refused the frame")
     spool.settle(path)
     assert spool.rows == 3 and scan(path) == (3, 2)
-    assert write_file(path, write) == (3, 0, None) and not path.exists()
+    assert write_file(path, write, batch=1) == (3, 0, None) and not path.exists()
     spool.settle(path)
     assert committed == [f"user{i}" for i in range(5)] and spool.rows == 0 and spool.bytes == 0  # each once, in order
+
+
+def test_the_child_commits_whole_frames_in_groups_of_a_batch(tmp_path: Path) -> None:
+    """Small frames keep the reactor's pickling short; the child commits several at once (a
+    commit costs the same for a few rows as for a thousand). A refused group stays whole."""
+    spool = frames_of(2500, 256, tmp_path)
+    (path,) = spool.files()
+    assert scan(path) == (2500, 10)
+    sizes: list[int] = []
+
+    def write(rows: list[tuple[Any, ...]]) -> None:
+        if len(sizes) == 1 and not hasattr(write, "refused"):
+            write.refused = True  # type: ignore[attr-defined]
+            raise RuntimeError("the database refused the group")
+        sizes.append(len(rows))
+
+    assert write_file(path, write)[:2] == (1024, 0)
+    assert scan(path) == (2500 - 1024, 6)  # the refused group's four frames and the two after
+    assert write_file(path, write) == (1476, 0, None) and not path.exists()
+    assert sizes == [1024, 1024, 452]
 
 
 def test_a_damaged_frame_is_dropped_with_the_rest_of_its_file(tmp_path: Path) -> None:
@@ -335,15 +355,70 @@ def test_a_damaged_frame_is_dropped_with_the_rest_of_its_file(tmp_path: Path) ->
     assert committed == ["user0", "user1"] and not path.exists()
 
 
-def test_a_batch_goes_to_the_spool_in_small_frames(tmp_path: Path) -> None:
-    """Pickling is one C call that keeps the GIL from the reactor until it returns: a half-second
-    batch under load (10,000 rows) held it for milliseconds, so a batch is pickled in frames."""
-    spool = frames_of(2500, 1000, tmp_path)
+def test_the_reactor_spools_a_frame_every_so_many_decisions(engine: Engine, spool: AuthLogSpool) -> None:
+    """Pickling is one C call that keeps the GIL until it returns: a thread that pickled a
+    half-second batch (10,000 rows under load) held the reactor for milliseconds, and took its core
+    in scheduler slices. The reactor pickles a small frame itself as soon as it has one, and the
+    file goes to the child, sealed, at the next flush."""
+    log = writer(engine, process=StuckProcess(), spool=spool, frame=4)
+    for i in range(10):
+        log(row(f"user{i}"))
+    assert spool.unsealed_rows == 8 and len(log._buffer) == 2 and spool.files() == [] and log.pending == 10
+    log.flush()
     (path,) = spool.files()
-    assert scan(path) == (2500, 3) and spool.rows == 2500
-    sizes: list[int] = []
-    assert write_file(path, lambda rows: sizes.append(len(rows))) == (2500, 0, None)
-    assert sizes == [1000, 1000, 500]
+    assert scan(path) == (10, 3) and spool.unsealed_rows == 0 and log.pending == 10
+    names: list[str] = []
+    assert write_file(path, lambda rows: names.extend(r[1] for r in rows)) == (10, 0, None)
+    assert names == [f"user{i}" for i in range(10)]
+
+
+class RefusingDisk(AuthLogSpool):
+    """A spool on a disk that refuses every frame while ``full`` is set."""
+
+    full = True
+
+    def write_frame(self, rows: list[tuple[Any, ...]]) -> None:
+        if self.full:
+            raise SpoolWriteError(OSError(28, "No space left on device"), 0)
+        super().write_frame(rows)
+
+
+def test_rows_the_disk_refuses_wait_in_memory_within_the_bound(engine: Engine, tmp_path: Path) -> None:
+    spool = RefusingDisk(tmp_path / "spool", limit_bytes=10_000_000)
+    log = writer(engine, process=StuckProcess(), spool=spool, frame=2, limit=5)
+    for i in range(7):
+        log(row(f"user{i}"))  # refused at the second row; not tried again for every decision
+    assert len(log._buffer) == 5 and log.dropped == 2 and spool.files() == []
+    spool.full = False
+    log.flush()
+    (path,) = spool.files()
+    assert scan(path) == (5, 3) and log._buffer == [] and log.dropped == 2
+    log(row("user7"))
+    log(row("user8"))  # frames go from the reactor again
+    assert spool.unsealed_rows == 2
+
+
+def test_a_refused_write_leaves_the_file_at_its_last_whole_frame(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import aaa.auth_log_spool as module
+
+    spool = AuthLogSpool(tmp_path / "spool", limit_bytes=10_000_000)
+    spool.write_frame([row("ana")])
+    real_write = os.write
+
+    def half_then_full(fd: int, data: Any) -> int:
+        real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(module.os, "write", half_then_full)
+    with pytest.raises(SpoolWriteError, match="No space left on device") as refused:
+        spool.write_frame([row("bia")])
+    assert refused.value.lost == 0
+    monkeypatch.setattr(module.os, "write", real_write)
+    spool.write_frame([row("cid")])
+    assert spool.seal() == 2
+    names: list[str] = []
+    (path,) = spool.files()
+    assert write_file(path, lambda rows: names.extend(r[1] for r in rows)) == (2, 0, None) and names == ["ana", "cid"]
 
 
 def test_a_file_the_server_was_writing_when_it_stopped_is_counted_as_lost(tmp_path: Path) -> None:
