@@ -134,7 +134,8 @@ class AuthLogSpool:
         if out is not None:
             with contextlib.suppress(OSError):
                 os.close(out)
-        (self.folder / f"{self._out_name}.tmp").unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the disk is failing already
+            (self.folder / f"{self._out_name}.tmp").unlink(missing_ok=True)
         return lost
 
     def seal(self) -> int:

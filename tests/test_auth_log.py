@@ -451,3 +451,24 @@ def test_the_folders_a_server_takes_over(tmp_path: Path) -> None:
     assert _other_spools(tmp_path, 1) == [tmp_path / "w0", tmp_path / "w1", tmp_path / "w2"]
     assert _other_spools(tmp_path, 2) == [tmp_path, tmp_path / "w2"]
     assert _other_spools(tmp_path / "none", 1) == []
+
+
+def test_a_file_the_disk_will_not_seal_is_counted_as_dropped(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import aaa.auth_log_spool as module
+
+    spool = AuthLogSpool(tmp_path / "spool", limit_bytes=10_000_000)
+    log = writer(engine, process=StuckProcess(), spool=spool, frame=2)
+    for i in range(3):
+        log(row(f"user{i}"))
+
+    def refuse(*_: Any) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(module.os, "replace", refuse)
+    log.flush()
+    assert log.dropped == 3 and spool.files() == [] and spool.unsealed_rows == 0
+    assert list((tmp_path / "spool").iterdir()) == []  # the unsealed file is gone, not found again at the next start
+    monkeypatch.undo()
+    log(row("user3"))
+    log.flush()
+    assert spool.rows == 1 and log.dropped == 3
