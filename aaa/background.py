@@ -285,7 +285,7 @@ class AuthLogWriter:
     runs it (``[radius] auth_log_in_process``, the default): the reactor writes each frame itself
     (about 0.1 ms, spread evenly over the load) and seals the file every ``interval`` seconds;
     ``process``, a child at the lowest CPU priority (:class:`aaa.apply_process.AuthLogProcess`),
-    writes the sealed files to the database, oldest first, one at a time, fed from ``feed_pool``'s
+    writes the sealed files to the database, oldest first, one at a time, fed from ``pool``'s
     thread (which waits for it). Nothing waits for the child. Written in a thread, the rows'
     formatting and the driver held the reactor's GIL and took its core in slices of a millisecond
     or so; handed to the child directly, a child that fell behind left them in the server's memory,
@@ -315,7 +315,7 @@ class AuthLogWriter:
 
     def __init__(
         self, reactor: Any, pool: ThreadPool, engine: Engine, *, interval: float = 1.0, limit: int = 100_000,
-        process: Any = None, spool: Any = None, feed_pool: ThreadPool | None = None, frame: int = FRAME_ROWS,
+        process: Any = None, spool: Any = None, frame: int = FRAME_ROWS,
     ) -> None:  # fmt: skip
         if (process is None) != (spool is None):
             raise ValueError("an auth log process needs a spool, and a spool a process")
@@ -323,7 +323,6 @@ class AuthLogWriter:
         self._pool = pool
         self._process = process  # an aaa.apply_process.AuthLogProcess: it writes the spool's files
         self.spool = spool  # an aaa.auth_log_spool.AuthLogSpool
-        self._feed_pool = feed_pool or pool
         self._buffer: list[tuple[Any, ...]] = []
         self._limit = limit
         self._frame = frame
@@ -494,14 +493,14 @@ class AuthLogWriter:
         files = self.spool.files() if self.spool is not None and self._may_feed() else []
         if not files:
             return succeed(None)
-        d: Deferred[Any] = deferToThreadPool(self._reactor, self._feed_pool, self._feed, files[0])
+        d: Deferred[Any] = deferToThreadPool(self._reactor, self._pool, self._feed, files[0])
         self._feeding = d
         d.addBoth(self._fed_idle)
         d.addCallbacks(self._fed, self._feed_failed)
         return d
 
     def _feed(self, path: Path) -> tuple[int, int, BaseException | None]:
-        """On the feed pool: the child writes ``path``; what it wrote, dropped, and its error."""
+        """On the pool: the child writes ``path``; what it wrote, dropped, and its error."""
         try:
             outcome: tuple[int, int, BaseException | None] = self._process.write_file(path)
             return outcome

@@ -143,10 +143,9 @@ class Service:
             self.online.track()
         # The reactor writes the auth log's rows to a spool on disk, a frame at a time; a child
         # process at the lowest priority writes the spool to the database, fed by a thread that
-        # waits for it (see AuthLogWriter and aaa.auth_log_spool). Without the child, a thread of
-        # its own at a lower priority writes the rows to the database.
+        # waits for it (see AuthLogWriter and aaa.auth_log_spool). Without the child, that thread
+        # writes the rows to the database itself, at a lower priority than the reactor.
         self.auth_log_pool = ThreadPool(1, 1, "aaa-auth-log")
-        self.auth_log_feed_pool = ThreadPool(1, 1, "aaa-auth-log-feed")
         self.auth_log_process: AuthLogProcess | None = None
         spool = None
         if settings.radius.auth_log_in_process:
@@ -163,7 +162,7 @@ class Service:
                 log.warn("auth log: {n} rows lost: the server stopped while writing them to the spool", n=spool.lost_on_start)
             self.auth_log_process = AuthLogProcess(context.engine.url.render_as_string(hide_password=False))
         self.auth_log = AuthLogWriter(reactor, self.auth_log_pool, context.engine, interval=AUTH_LOG_INTERVAL,
-                                      process=self.auth_log_process, spool=spool, feed_pool=self.auth_log_feed_pool)  # fmt: skip
+                                      process=self.auth_log_process, spool=spool)  # fmt: skip
         self.server = RadiusServer(
             reactor=reactor, cache=self.cache, runner=self.runner, dictionary=self.dictionary, journal=self.journal,
             online=self.online, auth_log=self.auth_log, context=context,
@@ -231,10 +230,10 @@ class Service:
             self._every(RESYNC_SECONDS, self._resync_online)
         self.drainer.start()
         self.auth_log_pool.start()
-        self.auth_log_pool.callInThread(lower_thread_priority)
-        self.auth_log_feed_pool.start()
         if self.auth_log_process is not None:  # started from the feeding thread: see _Child._ensure
-            self.auth_log_feed_pool.callInThread(self.auth_log_process.start)
+            self.auth_log_pool.callInThread(self.auth_log_process.start)
+        else:  # the thread writes to the database itself
+            self.auth_log_pool.callInThread(lower_thread_priority)
         self.auth_log.start()
         if opts.index == 0:
             self.context.pm.hook.aaa_register_jobs(register=self.jobs.register)
@@ -282,9 +281,8 @@ class Service:
             log.warn("accounting records left in the journal; they are applied at the next start")
         yield self.auth_log.stop()
         if self.auth_log_process is not None:
-            yield deferToThreadPool(self.reactor, self.auth_log_feed_pool, self.auth_log_process.close)
+            yield deferToThreadPool(self.reactor, self.auth_log_pool, self.auth_log_process.close)
         self.auth_log_pool.stop()
-        self.auth_log_feed_pool.stop()
         self.context.pm.hook.aaa_shutdown(context=self.context)
         self.journal.close()
 
