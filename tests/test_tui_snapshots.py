@@ -103,6 +103,13 @@ def test_subscriber_detail_with_sessions_and_invoices(billed_app, snap_compare):
         await log_in(pilot)
         pilot.app.push_screen(SubscriberDetailScreen("maria"))
         await tui_support.wait_for(pilot, lambda: detail_filled(pilot.app.screen))
+        # A header line drawn between the rows' arrival and the table's resizing stays in the
+        # table's render cache at the labels' widths (about one run in four, taken alone): drop
+        # the cached lines so the snapshot draws every table as it now is.
+        for table in pilot.app.screen.query(DataTable):
+            table._clear_caches()
+            table.refresh()
+        await pilot.pause()
 
     assert snap_compare(billed_app, terminal_size=(120, 40), run_before=go)
 
