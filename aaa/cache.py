@@ -99,6 +99,7 @@ class Cache:
     def __init__(self, engine: Engine, vault: Vault) -> None:
         self._engine = engine
         self._vault = vault
+        self._watch = changes.CounterWatch(engine)
         self.nas_by_address: dict[str, NasEntry] = {}
         self.nas_by_id: dict[int, NasEntry] = {}
         self._nas_networks: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, NasEntry]] = []
@@ -154,14 +155,14 @@ class Cache:
 
     def refresh(self) -> bool:
         """Apply what changed since the last look; True if anything did."""
+        seq, epoch = self._watch.read()
+        if seq == self.seq and epoch == self.epoch:
+            return False
+        if epoch != self.epoch:
+            self.load()
+            return True
+        # Rows are read after the counter: one committed in between comes now and again next time.
         with Session(self._engine) as session:
-            seq, epoch = changes.read(session.connection())
-            if seq == self.seq and epoch == self.epoch:
-                return False
-            if epoch != self.epoch:
-                session.close()
-                self.load()
-                return True
             since = self.seq
             nas = [_nas_entry(r, self._vault) for r in session.scalars(select(Nas).where(Nas.change_seq > since))]
             plans = [_plan_entry(r) for r in session.scalars(select(Plan).where(Plan.change_seq > since))]
@@ -185,6 +186,10 @@ class Cache:
         self.seq = seq
         self.refreshes += 1
         return True
+
+    def close(self) -> None:
+        """Close the connection the refreshes read the change counter over (shutdown)."""
+        self._watch.close()
 
     def read_fresh(self, login: str) -> tuple[SubscriberEntry, PlanEntry | None] | None:
         """The subscriber and its plan as stored right now, without touching the cache (blocking)."""

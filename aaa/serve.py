@@ -271,6 +271,9 @@ class Service:
             if loop.running:
                 loop.stop()
         self.jobs.stop()
+        while self._refreshing is not None:  # the cache's connection closes once no refresh uses it
+            yield self._refreshing
+        yield deferToThreadPool(self.reactor, self.pool, self.cache.close)
         yield DeferredList([p.stopListening() for p in self._ports if hasattr(p, "stopListening")])
         yield self.journal.flush_now()
         if self.outbox_worker is not None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import sqlite3
 
+import psycopg
 import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -78,3 +80,28 @@ def test_vault_round_trip_and_refusals() -> None:
         other.decrypt(token)
     with pytest.raises(VaultError, match="not an encrypted token"):
         vault.decrypt("plain text")
+
+
+def test_the_change_counter_is_read_over_one_kept_connection(ctx: Context, actor: str) -> None:
+    """The cache's every-second question takes no session, no ORM and no pool checkout; a
+    connection the database dropped is replaced at the next read, and changes are still seen."""
+    from aaa.db import changes
+
+    cache = Cache(ctx.engine, ctx.vault)
+    cache.load()
+    assert not cache.refresh() and not cache.refresh()
+    watch = cache._watch
+    kept = watch._connection
+    assert kept is not None and watch.read() == (cache.seq, cache.epoch) and watch._connection is kept
+    kept.dbapi_connection.close()  # the database went away under it
+    with pytest.raises((sqlite3.Error, psycopg.Error)):
+        watch.read()
+    assert watch._connection is None
+    plans.add_plan(ctx, name="Fibra 500M", down="500M", up="250M", actor=actor)
+    assert cache.refresh() and cache.plans and watch._connection is not None
+    cache.close()
+    assert watch._connection is None
+    with ctx.engine.begin() as connection:
+        connection.execute(changes.ChangeCounter.__table__.delete())
+    with pytest.raises(LookupError, match="change counter"):
+        changes.CounterWatch(ctx.engine).read()
