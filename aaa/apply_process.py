@@ -19,11 +19,15 @@ The protocol is a socket pair carrying pickled messages (:mod:`multiprocessing.c
   and the log lines are what the child logged meanwhile, which the parent logs as its own.
 
 The same program, started with ``"role": "auth_log"`` in its configuration, writes the auth log
-(:class:`AuthLogProcess`): parent → child, the path of an auth log spool file
-(:mod:`aaa.auth_log_spool`); child → parent, ``(rows written, rows dropped, error or None, log
-lines)``. It runs at the lowest CPU priority there is (``SCHED_IDLE`` on Linux, else nice 19):
+(:class:`AuthLogProcess`): parent → child, ``(path of an auth log spool file, may pause)``
+(:mod:`aaa.auth_log_spool`); child → parent, ``(rows written, rows dropped, error or None, paused,
+log lines)``. It runs at the lowest CPU priority there is (``SCHED_IDLE`` on Linux, else nice 19):
 when it shares a core with the reactor, the scheduler lets it run only when the reactor does not
-want to; the rows wait on disk, in the spool, meanwhile.
+want to, but for its fair share of a core that never goes idle (a scheduler tick now and then).
+So, when it may, it also pauses: before each group of rows it looks at how busy the parent's
+reactor (its main thread) has been (:class:`ReactorLoad`), and when that is at least
+:attr:`aaa.background.AuthLogWriter.BUSY_SHARE` of a core it leaves the rest of the file for
+later and says so; the rows wait on disk, in the spool, meanwhile.
 
 The child ignores SIGINT and SIGTERM (the parent drains the journal a last time when stopping,
 and needs the child for that); it exits on ``None`` or when the parent's end closes, and on Linux
@@ -41,6 +45,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -172,13 +177,15 @@ class AuthLogProcess(_Child):
     def __init__(self, url: str) -> None:
         super().__init__({"role": "auth_log", "url": url, "nice": 19, "idle": True})
 
-    def write_file(self, path: Path) -> tuple[int, int, BaseException | None]:
+    def write_file(self, path: Path, *, may_pause: bool = False) -> tuple[int, int, BaseException | None, bool]:
         """Write ``path``'s rows in the child (see :func:`aaa.auth_log_spool.write_file`): rows
-        written, rows dropped (unreadable), and the database's error, if any (the rows not written
-        stay in the file). Raises :class:`ApplyProcessEnded` when the child ended meanwhile (what it
-        committed of the file before is not known: those rows may be written again)."""
-        written, dropped, error = self._call(str(path))
-        return int(written), int(dropped), None if error is None else ApplyProcessError(error)
+        written, rows dropped (unreadable), the database's error, if any (the rows not written
+        stay in the file), and whether the child paused because the reactor was busy (only when
+        ``may_pause``; the rest stays in the file). Raises :class:`ApplyProcessEnded` when the
+        child ended meanwhile (what it committed of the file before is not known: those rows may
+        be written again)."""
+        written, dropped, error, paused = self._call((str(path), may_pause))
+        return int(written), int(dropped), None if error is None else ApplyProcessError(error), bool(paused)
 
 
 # --- the child --------------------------------------------------------------------------------------
@@ -196,7 +203,7 @@ def _lower_priority(config: dict[str, Any]) -> None:
         os.nice(config["nice"])
 
 
-def _serve(conn: Connection) -> None:
+def _serve(conn: Connection, parent: int) -> None:
     from aaa.db.engine import make_engine
 
     config: dict[str, Any] = conn.recv()
@@ -205,7 +212,7 @@ def _serve(conn: Connection) -> None:
     observer: Any = lambda event: lines.append((event["log_level"].name, formatEvent(event)))  # noqa: E731
     globalLogPublisher.addObserver(observer)
     engine = make_engine(config["url"], pool_size=1)
-    work = _auth_log_work(engine) if config.get("role") == "auth_log" else _apply_work(engine, config)
+    work = _auth_log_work(engine, parent) if config.get("role") == "auth_log" else _apply_work(engine, config)
     try:
         while True:
             try:
@@ -233,18 +240,69 @@ def _apply_work(engine: Any, config: dict[str, Any]) -> Any:
     return work
 
 
-def _auth_log_work(engine: Any) -> Any:
+def _auth_log_work(engine: Any, parent: int) -> Any:
     from aaa.auth_log_spool import write_file
     from aaa.background import AuthLogTable
     from aaa.journal import describe_error
 
     table = AuthLogTable(engine)
+    load = ReactorLoad(parent)
 
-    def work(path: str) -> tuple[int, int, str | None]:
-        written, dropped, error = write_file(Path(path), table.write)
-        return written, dropped, None if error is None else describe_error(error)
+    def work(message: tuple[str, bool]) -> tuple[int, int, str | None, bool]:
+        path, may_pause = Path(message[0]), message[1]
+        load.forget()  # measured afresh: what the parent did while this child waited says nothing now
+        written, dropped, error = write_file(path, table.write, pause=load.busy if may_pause else None)
+        paused = error is None and path.exists()
+        return written, dropped, None if error is None else describe_error(error), paused
 
     return work
+
+
+class ReactorLoad:
+    """How busy a process's main thread (``aaa serve``'s reactor) has been lately, from its CPU time
+    in ``/proc/<pid>/task/<pid>/schedstat`` (Linux; elsewhere never busy).
+
+    :meth:`busy` measures over the time since its last measure when that is at least :attr:`WINDOW`
+    and recent (the groups of rows just written), repeats its last answer when that is shorter, and
+    otherwise (and after :meth:`forget`) sleeps a fresh :attr:`WINDOW`. The kernel brings a running
+    thread's time up to date at each scheduler tick (4 ms at 250 Hz), hence a window of several.
+    """
+
+    WINDOW = 0.02
+    """The shortest span measured over, in seconds."""
+    STALE = 0.2
+
+    def __init__(self, pid: int) -> None:
+        from aaa.background import AuthLogWriter
+
+        self._path = f"/proc/{pid}/task/{pid}/schedstat"
+        self._share = AuthLogWriter.BUSY_SHARE
+        self._mark: tuple[float, float] | None = None
+        self._busy = False
+
+    def forget(self) -> None:
+        self._mark = None
+        self._busy = False
+
+    def _read(self) -> tuple[float, float]:
+        with open(self._path, "rb") as f:
+            return time.monotonic(), int(f.read().split()[0]) / 1e9
+
+    def busy(self) -> bool:
+        try:
+            now, cpu = self._read()
+            if self._mark is None or now - self._mark[0] > self.STALE:
+                self._mark = (now, cpu)
+                time.sleep(self.WINDOW)
+                now, cpu = self._read()
+            elif now - self._mark[0] < self.WINDOW:
+                return self._busy
+        except (OSError, ValueError, IndexError):
+            return False
+        then, cpu_then = self._mark
+        self._mark = (now, cpu)
+        self._busy = (cpu - cpu_then) / (now - then) >= self._share
+        return self._busy
 
 
 def _die_with_parent(parent: int) -> None:
@@ -264,7 +322,7 @@ def main(argv: list[str]) -> None:
     _die_with_parent(int(argv[1]))
     conn = Connection(int(argv[0]))
     try:
-        _serve(conn)
+        _serve(conn, int(argv[1]))
     except (EOFError, BrokenPipeError, ConnectionResetError):
         pass
     finally:

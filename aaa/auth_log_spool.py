@@ -212,16 +212,23 @@ def scan(path: Path) -> tuple[int, int]:
     return rows, frames
 
 
-def write_file(path: Path, write: Callable[[list[tuple[Any, ...]]], None], *, batch: int = 1_000) -> tuple[int, int, BaseException | None]:
+def write_file(
+    path: Path, write: Callable[[list[tuple[Any, ...]]], None], *, batch: int = 1_000, pause: Callable[[], bool] | None = None
+) -> tuple[int, int, BaseException | None]:
     """The auth log process's part: ``write`` (one committed transaction) the rows of ``path``, in
     groups of whole frames of at least ``batch`` rows (the last may be smaller), then delete it.
     Returns (rows written, rows dropped, error): on an error from ``write`` the file is replaced by
     the frames not yet written and the error returned; a frame that cannot be read is dropped with
-    the rest of the file (what came before it is written)."""
+    the rest of the file (what came before it is written). When ``pause()``, asked before each
+    group, says so, the file is replaced by the frames not yet written and left for later (no error)."""
     data = path.read_bytes()
     written = 0
     offset = 0  # the first frame not yet written
     while offset + _HEADER.size <= len(data):
+        if pause is not None and pause():
+            if offset:
+                _keep_rest(path, data, offset)
+            return written, 0, None
         rows: list[tuple[Any, ...]] = []
         end = offset
         damaged = 0
@@ -238,9 +245,7 @@ def write_file(path: Path, write: Callable[[list[tuple[Any, ...]]], None], *, ba
             if rows:
                 write(rows)
         except Exception as exc:
-            rest = path.with_name(path.name + ".part")
-            rest.write_bytes(data[offset:])
-            os.replace(rest, path)
+            _keep_rest(path, data, offset)
             return written, 0, exc
         written += len(rows)
         offset = end
@@ -249,6 +254,13 @@ def write_file(path: Path, write: Callable[[list[tuple[Any, ...]]], None], *, ba
             return written, damaged, None
     path.unlink(missing_ok=True)
     return written, 0, None
+
+
+def _keep_rest(path: Path, data: bytes, offset: int) -> None:
+    """Replace ``path`` by its frames from ``offset`` on (those not yet written)."""
+    rest = path.with_name(path.name + ".part")
+    rest.write_bytes(data[offset:])
+    os.replace(rest, path)
 
 
 def _rows_after(data: bytes, offset: int) -> int:

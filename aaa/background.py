@@ -16,6 +16,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -299,6 +300,13 @@ class AuthLogWriter:
     batches (:class:`AuthLogTable`). One batch is written at a time; rows that arrive meanwhile
     wait for the next one, so a slow database makes batches larger rather than piling up threads.
 
+    While the reactor is busy (its thread used at least :attr:`BUSY_SHARE` of a core over the last
+    ``interval``) the spool is not fed: the child, at ``SCHED_IDLE``, still took the reactor's core
+    for a scheduler tick (4 ms at 250 Hz) every second or so, its fair share of a core that never
+    went idle, and on PostgreSQL its ``COPY`` woke a backend at normal priority. The files wait on
+    disk until the load falls, for at most :attr:`HOLD_SECONDS` and while the spool is under a
+    quarter of its bound; :attr:`held` says when they are held (``aaa_auth_log_held``).
+
     Bounded: at most ``limit`` rows wait in memory (the database, or the disk, refuses them) and at
     most the spool's own bound on disk. Beyond either a decision is not logged but counted in
     :attr:`dropped` (``aaa_auth_log_dropped``). Rows refused are kept, within the bound, and
@@ -312,10 +320,15 @@ class AuthLogWriter:
     """Rows per spool frame: pickled on the reactor in one call that keeps the GIL (about 0.1 ms)."""
     STOP_SECONDS = 5.0
     """How long :meth:`stop` goes on feeding the spool to the child; the rest waits for the next start."""
+    BUSY_SHARE = 0.5
+    """The reactor thread's share of a core (over the last ``interval``) from which the spool is held."""
+    HOLD_SECONDS = 60.0
+    """The longest the spool is held under a load that does not fall: then it is fed at the child's priority."""
 
     def __init__(
         self, reactor: Any, pool: ThreadPool, engine: Engine, *, interval: float = 1.0, limit: int = 100_000,
         process: Any = None, spool: Any = None, frame: int = FRAME_ROWS,
+        cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:  # fmt: skip
         if (process is None) != (spool is None):
             raise ValueError("an auth log process needs a spool, and a spool a process")
@@ -337,8 +350,13 @@ class AuthLogWriter:
         self._failing = False  # the database refuses (a batch, a file)
         self._disk_failing = False  # the spool's disk refuses
         self._full = False
+        self._cpu_clock = cpu_clock  # CPU seconds of the calling thread: called on the reactor's
+        self._load_mark = (reactor.seconds(), cpu_clock())
+        self._busy_since: float | None = None  # the reactor busy at every tick since then
         self.dropped = 0
         self.written = 0
+        self.pauses = 0
+        """Files the child left part-written because the reactor got busy."""
 
     def __call__(self, row: tuple[Any, ...]) -> None:
         buffer = self._buffer
@@ -357,10 +375,28 @@ class AuthLogWriter:
         return len(self._buffer) + self.spool.unsealed_rows + self.spool.rows
 
     def start(self) -> None:
+        self._load_mark = (self._reactor.seconds(), self._cpu_clock())
         self._loop.start(self._interval, now=False)
 
     def _tick(self) -> None:
+        self._measure_load()
         self.flush()
+
+    def _measure_load(self) -> None:
+        """Whether the reactor thread was busy since the last tick (see :attr:`BUSY_SHARE`)."""
+        now, cpu = self._reactor.seconds(), self._cpu_clock()
+        then, cpu_then = self._load_mark
+        self._load_mark = (now, cpu)
+        if now > then and (cpu - cpu_then) / (now - then) >= self.BUSY_SHARE:
+            if self._busy_since is None:
+                self._busy_since = then
+        else:
+            self._busy_since = None
+
+    @property
+    def held(self) -> bool:
+        """The spool's files wait while the reactor is busy (fed again when it is not)."""
+        return self.spool is not None and self._feed_until is None and not self._may_feed()
 
     @inlineCallbacks
     def stop(self) -> Any:
@@ -493,22 +529,24 @@ class AuthLogWriter:
         files = self.spool.files() if self.spool is not None and self._may_feed() else []
         if not files:
             return succeed(None)
-        d: Deferred[Any] = deferToThreadPool(self._reactor, self._pool, self._feed, files[0])
+        may_pause = self._feed_until is None and self._busy_since is None and self.spool.bytes < self.spool.limit_bytes // 4
+        d: Deferred[Any] = deferToThreadPool(self._reactor, self._pool, self._feed, files[0], may_pause)
         self._feeding = d
         d.addBoth(self._fed_idle)
         d.addCallbacks(self._fed, self._feed_failed)
         return d
 
-    def _feed(self, path: Path) -> tuple[int, int, BaseException | None]:
-        """On the pool: the child writes ``path``; what it wrote, dropped, and its error."""
+    def _feed(self, path: Path, may_pause: bool) -> tuple[int, int, BaseException | None, bool]:
+        """On the pool: the child writes ``path``; what it wrote, dropped, its error, and whether it
+        paused (the reactor got busy)."""
         try:
-            outcome: tuple[int, int, BaseException | None] = self._process.write_file(path)
+            outcome: tuple[int, int, BaseException | None, bool] = self._process.write_file(path, may_pause=may_pause)
             return outcome
         finally:
             self.spool.settle(path)
 
-    def _fed(self, outcome: tuple[int, int, BaseException | None]) -> None:
-        written, dropped, error = outcome
+    def _fed(self, outcome: tuple[int, int, BaseException | None, bool]) -> None:
+        written, dropped, error, paused = outcome
         self.written += written
         self.dropped += dropped
         if error is not None:
@@ -517,6 +555,11 @@ class AuthLogWriter:
         if self._failing:
             log.info("auth log: database reachable again")
             self._failing = False
+        if paused:  # held until a tick finds the reactor under BUSY_SHARE
+            self.pauses += 1
+            if self._busy_since is None:
+                self._busy_since = self._reactor.seconds()
+            return
         self.feed()  # the next file, if any
 
     def _feed_failed(self, failure: Any) -> None:
@@ -527,7 +570,15 @@ class AuthLogWriter:
         return outcome
 
     def _may_feed(self) -> bool:
-        return self._feed_until is None or self._reactor.seconds() < self._feed_until
+        now = self._reactor.seconds()
+        if self._feed_until is not None:  # stopping: until the bound
+            return now < self._feed_until
+        busy_since = self._busy_since
+        return (
+            busy_since is None
+            or now - busy_since >= self.HOLD_SECONDS
+            or self.spool.bytes >= self.spool.limit_bytes // 4
+        )
 
 
 class _Unwritten(Exception):

@@ -59,6 +59,9 @@ class ServerCollector:
         yield GaugeMetricFamily(
             "aaa_auth_log_spool_bytes", "Bytes of authentication decisions waiting in the auth log spool", value=s.get("auth_log_spool_bytes", 0)
         )
+        yield GaugeMetricFamily(
+            "aaa_auth_log_held", "1 while the auth log spool waits for the reactor's load to fall", value=s.get("auth_log_held", 0)
+        )
         yield CounterMetricFamily(
             "aaa_auth_log_dropped", "Authentication decisions not written to auth_log (the spool or the memory bound was full)",
             value=s.get("auth_log_dropped", 0),

@@ -400,6 +400,7 @@ class Service:
             auth_log_pending=self.auth_log.pending,
             auth_log_dropped=self.auth_log.dropped,
             auth_log_spool_bytes=self.auth_log.spool.bytes if self.auth_log.spool is not None else 0,
+            auth_log_held=int(self.auth_log.held),
             uptime_seconds=round(time.time() - self.started_at, 1),
             worker=self.options.index,
             pid=os.getpid(),

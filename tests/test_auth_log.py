@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -226,9 +227,9 @@ class StuckProcess:
     def __init__(self) -> None:
         self.calls = 0
 
-    def write_file(self, path: Path) -> tuple[int, int, BaseException | None]:
+    def write_file(self, path: Path, *, may_pause: bool = False) -> tuple[int, int, BaseException | None, bool]:
         self.calls += 1
-        return 0, 0, RuntimeError("no CPU for the child")
+        return 0, 0, RuntimeError("no CPU for the child"), False
 
 
 def test_the_writer_spools_while_the_process_writes_nothing(engine: Engine, spool: AuthLogSpool) -> None:
@@ -472,3 +473,147 @@ def test_a_file_the_disk_will_not_seal_is_counted_as_dropped(engine: Engine, tmp
     log(row("user3"))
     log.flush()
     assert spool.rows == 1 and log.dropped == 3
+
+
+class RecordingProcess:
+    """Stands in for the auth log process: writes nothing, records what it was asked, and says it
+    paused when told to."""
+
+    def __init__(self, *, pause: bool = False) -> None:
+        self.asked: list[tuple[str, bool]] = []
+        self.pause = pause
+
+    def write_file(self, path: Path, *, may_pause: bool = False) -> tuple[int, int, BaseException | None, bool]:
+        self.asked.append((path.name, may_pause))
+        if self.pause and may_pause:
+            return 0, 0, None, True
+        rows, _ = scan(path)
+        path.unlink()
+        return rows, 0, None, False
+
+
+class FakeCpu:
+    """The reactor thread's CPU seconds, as the test says they went."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+def held_writer(engine: Engine, spool: AuthLogSpool, process: Any) -> tuple[AuthLogWriter, InlineReactor, FakeCpu]:
+    reactor, cpu = InlineReactor(), FakeCpu()
+    log = AuthLogWriter(reactor, InlinePool(), engine, interval=0.5, process=process, spool=spool, cpu_clock=cpu)  # type: ignore[arg-type]
+    log.start()
+    return log, reactor, cpu
+
+
+def tick(reactor: InlineReactor, cpu: FakeCpu, *, busy: float) -> None:
+    """Half a second in which the reactor thread used ``busy`` of a core, then the writer's tick."""
+    cpu.seconds += 0.5 * busy
+    reactor.advance(0.5)
+
+
+def test_the_spool_is_held_while_the_reactor_is_busy_and_fed_when_it_is_not(engine: Engine, spool: AuthLogSpool) -> None:
+    """At SCHED_IDLE the child still took the reactor's core for a scheduler tick (4 ms) now and
+    then, its fair share of a core that never went idle: while the reactor is busy the files wait."""
+    process = RecordingProcess()
+    log, reactor, cpu = held_writer(engine, spool, process)
+    log(row("ana"))
+    tick(reactor, cpu, busy=0.9)
+    log(row("bia"))
+    tick(reactor, cpu, busy=0.6)
+    assert process.asked == [] and log.held and len(spool.files()) == 2 and log.pending == 2
+    tick(reactor, cpu, busy=0.2)  # the load fell: both files, oldest first, in one go
+    assert [name for name, _ in process.asked] == sorted(name for name, _ in process.asked) and len(process.asked) == 2
+    assert all(may_pause for _, may_pause in process.asked)
+    assert not log.held and spool.files() == [] and log.written == 2 and log.pending == 0
+
+
+def test_a_held_spool_is_fed_after_the_hold_bound_or_past_a_quarter_of_its_size(engine: Engine, tmp_path: Path) -> None:
+    process = RecordingProcess()
+    log, reactor, cpu = held_writer(engine, AuthLogSpool(tmp_path / "a", limit_bytes=10_000_000), process)
+    log(row("ana"))
+    ticks = int(AuthLogWriter.HOLD_SECONDS / 0.5)
+    for _ in range(ticks - 1):
+        tick(reactor, cpu, busy=1.0)
+    assert process.asked == [] and log.held
+    tick(reactor, cpu, busy=1.0)  # a load that does not fall: written at the child's own priority
+    assert len(process.asked) == 1 and process.asked[0][1] is False and not log.held
+
+    process = RecordingProcess()
+    spool = AuthLogSpool(tmp_path / "b", limit_bytes=1_000)
+    log, reactor, cpu = held_writer(engine, spool, process)
+    tick(reactor, cpu, busy=1.0)
+    for i in range(10):
+        log(row(f"user{i}"))
+    log._seal()
+    assert spool.bytes >= spool.limit_bytes // 4 and not log.held  # ten rows fill a quarter of 1,000 bytes
+    tick(reactor, cpu, busy=1.0)  # busy still, but the spool nears its bound: written without pauses
+    assert [may_pause for _, may_pause in process.asked] == [False] and log.written == 10 and log.dropped == 0
+
+
+def test_a_child_that_paused_holds_the_spool_until_a_tick_finds_the_reactor_idle(engine: Engine, spool: AuthLogSpool) -> None:
+    process = RecordingProcess(pause=True)
+    log, reactor, cpu = held_writer(engine, spool, process)
+    log(row("ana"))
+    tick(reactor, cpu, busy=0.0)  # fed; the child found the reactor busy meanwhile and stopped
+    assert len(process.asked) == 1 and log.pauses == 1 and log.held and log.pending == 1
+    log(row("bia"))
+    log.flush()  # not fed again while held
+    assert len(process.asked) == 1
+    process.pause = False
+    tick(reactor, cpu, busy=0.1)
+    assert len(process.asked) == 3 and log.written == 2 and not log.held
+
+
+def test_stop_feeds_a_held_spool_without_pauses(engine: Engine, spool: AuthLogSpool) -> None:
+    process = RecordingProcess(pause=True)
+    log, reactor, cpu = held_writer(engine, spool, process)
+    log(row("ana"))
+    tick(reactor, cpu, busy=1.0)
+    assert log.held and process.asked == []
+    log.stop()
+    assert process.asked == [(process.asked[0][0], False)] and log.written == 1 and spool.files() == []
+
+
+def test_a_paused_file_keeps_the_frames_not_written(tmp_path: Path) -> None:
+    spool = frames_of(5, 2, tmp_path)  # frames of 2, 2 and 1 rows
+    (path,) = spool.files()
+    committed: list[str] = []
+    answers = iter([True])
+    assert write_file(path, lambda rows: committed.extend(r[1] for r in rows), batch=1, pause=lambda: next(answers)) == (0, 0, None)
+    assert scan(path) == (5, 3) and committed == []  # paused before anything: the file as it was
+    answers = iter([False, False, True])
+    assert write_file(path, lambda rows: committed.extend(r[1] for r in rows), batch=1, pause=lambda: next(answers)) == (4, 0, None)
+    assert committed == ["user0", "user1", "user2", "user3"] and scan(path) == (1, 1)
+    assert write_file(path, lambda rows: committed.extend(r[1] for r in rows), pause=lambda: False) == (1, 0, None)
+    assert committed[-1] == "user4" and not path.exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
+def test_reactor_load_tells_a_spinning_main_thread_from_a_sleeping_one() -> None:
+    import subprocess
+
+    from aaa.apply_process import ReactorLoad
+
+    code = "import sys, time\nend = time.monotonic() + 20\nwhile time.monotonic() < end:\n    pass\n"
+    spinning = subprocess.Popen([sys.executable, "-c", code])
+    sleeping = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(20)"])
+    try:
+        time.sleep(0.2)
+        def looks(load: ReactorLoad) -> list[bool]:
+            answers = [load.busy()]  # measured over a fresh window
+            for _ in range(4):
+                time.sleep(0.03)  # then over the time since the last look
+                answers.append(load.busy())
+            return answers
+
+        assert sum(looks(ReactorLoad(spinning.pid))) >= 4  # most looks, on a shared machine
+        assert not any(looks(ReactorLoad(sleeping.pid)))
+        assert not ReactorLoad(2**22 + 12345).busy()  # no such process: never busy
+    finally:
+        for p in (spinning, sleeping):
+            p.kill()
+            p.wait()

@@ -163,11 +163,11 @@ def test_the_auth_log_counters_are_exported(server: ServerProcess) -> None:
     """Written, waiting (in memory and in the spool), the spool's bytes, and dropped."""
     radclient(server, "User-Name = joao, User-Password = joao2024, Message-Authenticator = 0x00")
     data = stats(server)
-    assert {"auth_log_written", "auth_log_pending", "auth_log_spool_bytes", "auth_log_dropped"} <= set(data)
+    assert {"auth_log_written", "auth_log_pending", "auth_log_spool_bytes", "auth_log_dropped", "auth_log_held"} <= set(data)
     assert data["auth_log_dropped"] == 0
     with urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=5) as response:
         text = response.read().decode()
-    for name in ("aaa_auth_log_written_total", "aaa_auth_log_pending", "aaa_auth_log_spool_bytes", "aaa_auth_log_dropped_total"):
+    for name in ("aaa_auth_log_written_total", "aaa_auth_log_pending", "aaa_auth_log_spool_bytes", "aaa_auth_log_dropped_total", "aaa_auth_log_held"):
         assert f"\n{name} " in text, name
 
 
