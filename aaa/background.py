@@ -529,7 +529,7 @@ class AuthLogWriter:
         files = self.spool.files() if self.spool is not None and self._may_feed() else []
         if not files:
             return succeed(None)
-        may_pause = self._feed_until is None and self._busy_since is None and self.spool.bytes < self.spool.limit_bytes // 4
+        may_pause = self._feed_until is None and self._busy_since is None and not self._spool_filling()
         d: Deferred[Any] = deferToThreadPool(self._reactor, self._pool, self._feed, files[0], may_pause)
         self._feeding = d
         d.addBoth(self._fed_idle)
@@ -574,11 +574,11 @@ class AuthLogWriter:
         if self._feed_until is not None:  # stopping: until the bound
             return now < self._feed_until
         busy_since = self._busy_since
-        return (
-            busy_since is None
-            or now - busy_since >= self.HOLD_SECONDS
-            or self.spool.bytes >= self.spool.limit_bytes // 4
-        )
+        return busy_since is None or now - busy_since >= self.HOLD_SECONDS or self._spool_filling()
+
+    def _spool_filling(self) -> bool:
+        """A quarter of the spool's bound is taken: it is written now, without holds or pauses."""
+        return bool(self.spool.bytes >= self.spool.limit_bytes // 4)
 
 
 class _Unwritten(Exception):
